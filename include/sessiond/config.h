@@ -1,0 +1,96 @@
+/* sessiond configuration: one JSON file, every field overridable from the
+ * environment (SPEC §6), validated once at start with the failing field named.
+ *
+ * Layering, lowest first: built-in defaults, the JSON file (optional), then
+ * environment variables. Environment names are derived from JSON paths:
+ *   listen                      -> SESSIOND_LISTEN
+ *   redis.url                   -> SESSIOND_REDIS_URL
+ *   instances[0].license_limit  -> SESSIOND_INSTANCES_0_LICENSE_LIMIT
+ * Setting any SESSIOND_INSTANCES_<n>_* creates instance n if the file has
+ * none, so a container can be configured by environment alone.
+ *
+ * Durations are JSON integers in milliseconds or strings with a unit:
+ * "300ms", "45s", "20m", "1h". */
+#ifndef SESSIOND_CONFIG_H
+#define SESSIOND_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* How a token is tied to a session (SPEC §3 "binding"): the first rule that
+ * the token can satisfy wins. */
+typedef enum sd_binding_rule {
+    SD_BIND_SID = 0,     /* client_id + sid claim */
+    SD_BIND_SUBJECT,     /* client_id + sub (interactive tokens only) */
+    SD_BIND_TOKEN,       /* the token itself: jti, else the token's hash */
+} sd_binding_rule;
+
+#define SD_MAX_BINDING_RULES 3
+#define SD_MAX_INSTANCE_KEYS 16
+
+typedef struct sd_pem_key {
+    char *path;
+    char *kid;           /* may be NULL */
+} sd_pem_key;
+
+typedef struct sd_instance_config {
+    char *name;              /* [A-Za-z0-9_-]{1,64}; the Redis hash tag */
+    char *issuer;            /* required */
+    char *audience;          /* NULL: not checked */
+    char **hosts;            /* Host header values that select it */
+    size_t nhosts;
+    char *jwks_file;         /* NULL or path */
+    sd_pem_key *pem_keys;    /* "pem_keys": [{"path":..., "kid":...}] */
+    size_t npem_keys;
+    char *hmac_secret;       /* NULL unless HMAC is explicitly enabled */
+    int64_t license_limit;   /* seeds the pool limit in Redis; >= 0 */
+    int64_t sliding_ms;      /* idle time-out, default 20 min */
+    int64_t absolute_ms;     /* service sessions' lifetime, default 60 min */
+    int64_t interactive_absolute_ms; /* 0 = none (default) */
+    sd_binding_rule binding[SD_MAX_BINDING_RULES]; /* default sid,subject,token */
+    size_t nbinding;
+} sd_instance_config;
+
+typedef struct sd_config {
+    char *listen_host;       /* "listen": "127.0.0.1:8080" */
+    uint16_t listen_port;
+    char *redis_host;        /* "redis": {"url": "redis://127.0.0.1:6379/0"} */
+    uint16_t redis_port;
+    int redis_db;
+    char *redis_password;    /* from the URL's userinfo; may be NULL */
+    int64_t redis_timeout_ms;        /* per call, default 500 */
+    int64_t redis_reconnect_max_ms;  /* back-off cap, default 2000 */
+    int64_t sweep_interval_ms;       /* default 1000 */
+    int64_t sweep_batch;             /* default 1000 */
+    int64_t leeway_s;                /* default 60 */
+    int64_t max_token_bytes;         /* default 8192 */
+    int64_t token_cache_entries;     /* default 10000; 0 disables */
+    int64_t max_body_bytes;          /* default 16384 */
+    int64_t max_header_bytes;        /* default 16384 */
+    int64_t drain_timeout_ms;        /* default 10000 */
+    char *replica_id;                /* default: hostname; X-Served-By */
+    sd_instance_config *instances;
+    size_t ninstances;
+} sd_config;
+
+/* Loads the configuration. path may be NULL (defaults + environment only).
+ * envp is the environment to read (NULL-terminated "K=V" strings; pass
+ * `environ`), so tests can supply their own. On success returns 0 and a new
+ * config in *out (free with sd_config_free). On failure returns SD_EINVAL,
+ * SD_EIO or SD_ENOMEM and writes a one-line message naming the field, e.g.
+ * "instances[0].license_limit: must be an integer >= 0", into err. */
+int sd_config_load(const char *path, char *const *envp, sd_config **out,
+                   char *err, size_t errlen);
+
+/* Frees everything the config owns. NULL is accepted. */
+void sd_config_free(sd_config *cfg);
+
+/* Parses a duration ("300ms", "45s", "20m", "1h", or digits = ms) into
+ * milliseconds. Returns 0 or SD_EINVAL. */
+int sd_duration_parse(const char *text, int64_t *ms);
+
+/* Finds an instance by name; NULL if none. */
+const sd_instance_config *sd_config_instance(const sd_config *cfg,
+                                             const char *name);
+
+#endif

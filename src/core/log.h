@@ -1,0 +1,25 @@
+/* Structured logs: one JSON object per line on stderr (SPEC §6).
+ * Never pass a token here; log its hash prefix instead. */
+#ifndef SD_CORE_LOG_H
+#define SD_CORE_LOG_H
+
+typedef enum sd_log_level {
+    SD_LOG_DEBUG = 0,
+    SD_LOG_INFO,
+    SD_LOG_WARN,
+    SD_LOG_ERROR,
+} sd_log_level;
+
+/* Messages below this level are dropped. Set once at start. */
+void sd_log_set_level(sd_log_level level);
+
+/* Sets the fields every line carries (e.g. "replica"); NULL to clear. The
+ * string is not copied and must outlive logging. */
+void sd_log_set_replica(const char *replica);
+
+/* Writes {"time":..., "level":..., "msg": msg, k1: v1, ...} to stderr. The
+ * variadic part is pairs of const char * (key, value) ended by NULL; values
+ * are JSON-escaped strings. */
+void sd_log(sd_log_level level, const char *msg, ...);
+
+#endif

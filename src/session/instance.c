@@ -1,0 +1,89 @@
+/* Builds the runtime of one instance: parsed keys, policy, key names. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sessiond/error.h"
+#include "session/session.h"
+
+static int load_keys(sd_instance *inst, const sd_instance_config *cfg,
+                     char *err, size_t errlen) {
+    int rc = 0;
+    int allow_hmac = cfg->hmac_secret != NULL;
+    if (cfg->jwks_file &&
+        (rc = sd_keyset_add_jwks_file(inst->keys, cfg->jwks_file, allow_hmac))) {
+        snprintf(err, errlen, "instance %s: jwks_file %s: %s", cfg->name,
+                 cfg->jwks_file, sd_strerror(rc));
+        return rc;
+    }
+    for (size_t i = 0; i < cfg->npem_keys; i++) {
+        const sd_pem_key *pem = &cfg->pem_keys[i];
+        if ((rc = sd_keyset_add_pem_file(inst->keys, pem->path, pem->kid))) {
+            snprintf(err, errlen, "instance %s: pem key %s: %s", cfg->name,
+                     pem->path, sd_strerror(rc));
+            return rc;
+        }
+    }
+    if (cfg->hmac_secret &&
+        (rc = sd_keyset_add_hmac(inst->keys,
+                                 (const unsigned char *)cfg->hmac_secret,
+                                 strlen(cfg->hmac_secret), NULL))) {
+        snprintf(err, errlen, "instance %s: hmac_secret: %s", cfg->name,
+                 sd_strerror(rc));
+        return rc;
+    }
+    if (sd_keyset_count(inst->keys) == 0) {
+        snprintf(err, errlen, "instance %s: no usable verification key",
+                 cfg->name);
+        return SD_EINVAL;
+    }
+    return 0;
+}
+
+static size_t format_key(char *out, size_t cap, const char *prefix,
+                         const char *suffix) {
+    int n = snprintf(out, cap, "%s%s", prefix, suffix);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+int sd_instance_init(sd_instance *inst, const sd_instance_config *cfg,
+                     const sd_config *global, char *err, size_t errlen) {
+    memset(inst, 0, sizeof *inst);
+    inst->cfg = cfg;
+    inst->keys = sd_keyset_new();
+    if (!inst->keys) {
+        snprintf(err, errlen, "out of memory");
+        return SD_ENOMEM;
+    }
+    int rc = load_keys(inst, cfg, err, errlen);
+    if (rc) {
+        sd_instance_cleanup(inst);
+        return rc;
+    }
+    inst->policy.issuer = cfg->issuer;
+    inst->policy.audience = cfg->audience;
+    inst->policy.leeway_s = global->leeway_s;
+    inst->policy.max_token_bytes = (size_t)global->max_token_bytes;
+
+    /* The config validated the name ([A-Za-z0-9_-]{1,64}), so these fit. */
+    int n = snprintf(inst->prefix, sizeof inst->prefix, "sd:{%s}:", cfg->name);
+    inst->prefix_len = (size_t)n;
+    inst->pool_key_len = format_key(inst->pool_key, sizeof inst->pool_key,
+                                    inst->prefix, "pool");
+    inst->slots_key_len = format_key(inst->slots_key, sizeof inst->slots_key,
+                                     inst->prefix, "slots");
+    snprintf(inst->limit_arg, sizeof inst->limit_arg, "%" PRId64,
+             cfg->license_limit);
+    snprintf(inst->sliding_arg, sizeof inst->sliding_arg, "%" PRId64,
+             cfg->sliding_ms);
+    snprintf(inst->absolute_arg, sizeof inst->absolute_arg, "%" PRId64,
+             cfg->absolute_ms);
+    snprintf(inst->interactive_abs_arg, sizeof inst->interactive_abs_arg,
+             "%" PRId64, cfg->interactive_absolute_ms);
+    return 0;
+}
+
+void sd_instance_cleanup(sd_instance *inst) {
+    sd_keyset_free(inst->keys);
+    inst->keys = NULL;
+}

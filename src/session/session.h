@@ -1,0 +1,100 @@
+/* Sessions of one instance: key names, the token-to-session binding rule,
+ * and the typed calls of the Lua scripts (SPEC §3 binding/kind, §4 keys).
+ *
+ * Key layout (all under the instance's hash tag, one cluster slot):
+ *   sd:{<instance>}:pool              hash   limit              no TTL
+ *   sd:{<instance>}:slots             zset   session id -> expiry ms
+ *   sd:{<instance>}:session:<id>      hash   the session
+ *   sd:{<instance>}:binding:<hash>    string binding -> session id */
+#ifndef SD_SESSION_SESSION_H
+#define SD_SESSION_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "sessiond/config.h"
+#include "sessiond/token.h"
+#include "store/store.h"
+
+/* The runtime of one configured instance: its parsed keys, verification
+ * policy and precomputed key names. Built once at start. */
+typedef struct sd_instance {
+    const sd_instance_config *cfg;  /* borrowed from the sd_config */
+    sd_keyset *keys;                /* owned */
+    sd_verify_policy policy;
+    char prefix[80];                /* "sd:{name}:" */
+    char pool_key[96];
+    char slots_key[96];
+    size_t prefix_len, pool_key_len, slots_key_len;
+    char limit_arg[24], sliding_arg[24], absolute_arg[24], interactive_abs_arg[24];
+} sd_instance;
+
+/* Loads the instance's keys (JWKS file, PEM files, HMAC secret) and builds
+ * its key names. On failure writes a message naming the file into err and
+ * returns SD_EIO, SD_EINVAL or SD_ENOMEM; nothing is left allocated. */
+int sd_instance_init(sd_instance *inst, const sd_instance_config *cfg,
+                     const sd_config *global, char *err, size_t errlen);
+
+/* Frees what sd_instance_init allocated. */
+void sd_instance_cleanup(sd_instance *inst);
+
+/* Session kind (SPEC §3): service when the token has no sub, or its sub
+ * equals its client_id (RFC 9068 client credentials); else interactive. */
+typedef enum sd_session_kind {
+    SD_KIND_INTERACTIVE = 0,
+    SD_KIND_SERVICE,
+} sd_session_kind;
+
+sd_session_kind sd_session_kind_of(const sd_claims *claims);
+const char *sd_session_kind_name(sd_session_kind kind);
+
+/* A token's binding: the identity its session is keyed by, within one
+ * instance and one client_id. */
+typedef struct sd_binding {
+    char key[160];           /* full Redis key "sd:{i}:binding:<hash>" */
+    size_t key_len;
+    char desc[80];           /* for operators: "sid:<sid>", "sub", "jti:<jti>" (cut) */
+    size_t desc_len;
+} sd_binding;
+
+/* Computes the binding of verified claims under the instance's rule list
+ * (the token rule is always the final fallback, so this cannot fail). */
+void sd_binding_of(const sd_instance *inst, const sd_claims *claims,
+                   sd_session_kind kind, sd_binding *out);
+
+/* A parsed script reply. */
+typedef struct sd_session_result {
+    int code;                 /* sd_script_result */
+    char id[64];              /* session id (opened, resumed, closed) */
+    int64_t opened_at_ms;
+    int64_t expires_at_ms;
+    int64_t requests;
+    int64_t used;             /* -1 when not asked for */
+    int64_t limit;            /* -1 when not asked for */
+    int64_t retry_after_ms;   /* denied: ms until a slot frees; -1 never */
+} sd_session_result;
+
+/* Opens or resumes the session of claims at inst. want_usage asks the script
+ * to report used/limit too. The store callback receives the raw reply; parse
+ * it with sd_session_parse. Returns 0 (cb will run) or a negative sd_err
+ * (cb will not run). */
+int sd_session_open_or_resume(sd_store *store, const sd_instance *inst,
+                              const sd_claims *claims, int want_usage,
+                              sd_store_cb *cb, void *data);
+
+/* Closes the session of claims at inst (logout). Same contract. */
+int sd_session_close(sd_store *store, const sd_instance *inst,
+                     const sd_claims *claims, sd_store_cb *cb, void *data);
+
+/* Sweeps up to batch expired slots of inst. Same contract. */
+int sd_session_sweep(sd_store *store, const sd_instance *inst, int64_t batch,
+                     sd_store_cb *cb, void *data);
+
+/* Parses an open_or_resume or close reply. Returns 0, or SD_ESTORE_REPLY for
+ * anything that is not one of the documented shapes (a Redis error reply
+ * included). */
+int sd_session_parse(const redisReply *reply, sd_session_result *out);
+
+#endif

@@ -1,0 +1,25 @@
+/* Result codes of the Lua scripts: the first element of every script's reply.
+ * Mirrors the "Returns" blocks at the top of the lua/ scripts; keep them in step. */
+#ifndef SD_STORE_SCRIPT_RESULT_H
+#define SD_STORE_SCRIPT_RESULT_H
+
+typedef enum sd_script_result {
+    SD_SCRIPT_OPENED = 1,   /* open_or_resume: a new session took a slot */
+    SD_SCRIPT_RESUMED = 2,  /* open_or_resume: the open session was extended */
+    SD_SCRIPT_DENIED = 3,   /* open_or_resume: no free slot */
+    SD_SCRIPT_CLOSED = 4,   /* close: the session was closed */
+    SD_SCRIPT_NONE = 5,     /* close: no open session */
+    SD_SCRIPT_SWEPT = 6,    /* sweep: expired slots removed */
+    SD_SCRIPT_USAGE = 7,    /* usage: counts */
+} sd_script_result;
+
+/* The scripts the store loads, by position in its script table. */
+typedef enum sd_script_id {
+    SD_SCRIPT_OPEN_OR_RESUME = 0,
+    SD_SCRIPT_CLOSE,
+    SD_SCRIPT_SWEEP,
+    SD_SCRIPT_USAGE_REPORT,
+    SD_SCRIPT_COUNT
+} sd_script_id;
+
+#endif

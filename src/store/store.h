@@ -1,0 +1,64 @@
+/* The Redis store: one hiredis async connection on the worker's libevent
+ * loop, the embedded Lua scripts loaded into it, and time-outs on every call.
+ *
+ * hiredis 0.14 has no async time-outs (SPEC §2.1), so each call carries its
+ * own libevent timer. A call that times out is answered SD_ESTORE_TIMEOUT at
+ * once; its reply, if it ever comes, is dropped. A connection that answers
+ * nothing for a whole time-out is dropped and re-made with back-off, so a
+ * stalled Redis costs one time-out, not one per request.
+ *
+ * Callers never see the connection: they call scripts by sd_script_id and get
+ * exactly one callback per accepted call. */
+#ifndef SD_STORE_STORE_H
+#define SD_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "store/script_result.h"
+
+struct event_base;
+
+typedef struct sd_store sd_store;
+
+typedef struct sd_store_options {
+    const char *host;
+    uint16_t port;
+    const char *password;       /* NULL: no AUTH */
+    int db;                     /* SELECT when non-zero */
+    int64_t timeout_ms;         /* per call and for the handshake */
+    int64_t reconnect_max_ms;   /* back-off cap */
+    /* Called on every change of readiness; may be NULL. */
+    void (*on_state)(int ready, const char *why, void *data);
+    void *data;
+} sd_store_options;
+
+/* Called exactly once per accepted call. err is 0 with a reply (which may be
+ * a Redis error reply), or SD_ESTORE_UNAVAILABLE / SD_ESTORE_TIMEOUT with
+ * reply NULL. The reply is owned by the store and valid only during the
+ * callback. */
+typedef void sd_store_cb(int err, const redisReply *reply, void *data);
+
+/* Creates a store and starts connecting. opt's strings are copied. Returns
+ * NULL when out of memory. */
+sd_store *sd_store_new(struct event_base *base, const sd_store_options *opt);
+
+/* Closes the connection, answering every pending call SD_ESTORE_UNAVAILABLE,
+ * and frees the store. NULL is accepted. */
+void sd_store_free(sd_store *store);
+
+/* 1 when connected with every script loaded, else 0. */
+int sd_store_ready(const sd_store *store);
+
+/* Calls a script with EVALSHA; a NOSCRIPT reply reloads it and retries once,
+ * transparently. args[0..nkeys-1] are the keys, the rest are ARGV; lens
+ * gives their lengths. The arguments are copied before returning.
+ * Returns 0 when the call was sent (cb will run later), or
+ * SD_ESTORE_UNAVAILABLE (not ready; cb will not run) or SD_ENOMEM. */
+int sd_store_call(sd_store *store, sd_script_id script, int nkeys, int nargs,
+                  const char **args, const size_t *lens, sd_store_cb *cb,
+                  void *data);
+
+#endif

@@ -1,0 +1,147 @@
+/* Worker setup, instance selection, cached token verification and sweeps. */
+#include "worker/worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/event.h>
+#include <openssl/sha.h>
+
+#include "core/log.h"
+#include "sessiond/error.h"
+
+static void on_store_state(int ready, const char *why, void *data) {
+    sd_log(ready ? SD_LOG_INFO : SD_LOG_WARN,
+           ready ? "redis ready" : "redis unavailable", "reason", why, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Sweep: one instance per tick, round robin, so a deployment with many
+ * instances spreads the work and every replica helps.
+ * ------------------------------------------------------------------------ */
+
+static void on_sweep_reply(int err, const redisReply *reply, void *data) {
+    sd_worker *w = data;
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements != 3 || reply->element[2]->type != REDIS_REPLY_INTEGER)
+        return;
+    /* More expired entries than one batch: sweep again right away. */
+    if (reply->element[2]->integer > 0) {
+        struct timeval now = {0, 0};
+        evtimer_add(&w->sweep_timer, &now);
+    }
+}
+
+static void on_sweep_timer(evutil_socket_t fd, short what, void *arg) {
+    sd_worker *w = arg;
+    struct timeval tv = {.tv_sec = w->cfg->sweep_interval_ms / 1000,
+                         .tv_usec = (w->cfg->sweep_interval_ms % 1000) * 1000};
+    evtimer_add(&w->sweep_timer, &tv);
+    if (!sd_store_ready(w->store)) return;
+    const sd_instance *inst = &w->instances[w->sweep_next];
+    w->sweep_next = (w->sweep_next + 1) % w->ninstances;
+    sd_session_sweep(w->store, inst, w->cfg->sweep_batch, on_sweep_reply, w);
+}
+
+/* ------------------------------------------------------------------------
+ * Life cycle
+ * ------------------------------------------------------------------------ */
+
+int sd_worker_init(sd_worker *w, struct event_base *base, const sd_config *cfg,
+                   char *err, size_t errlen) {
+    memset(w, 0, sizeof *w);
+    w->base = base;
+    w->cfg = cfg;
+    int rc = SD_ENOMEM;
+    w->instances = calloc(cfg->ninstances, sizeof *w->instances);
+    if (!w->instances) goto fail;
+    for (; w->ninstances < cfg->ninstances; w->ninstances++) {
+        rc = sd_instance_init(&w->instances[w->ninstances],
+                              &cfg->instances[w->ninstances], cfg, err, errlen);
+        if (rc) goto fail;
+    }
+    rc = SD_ENOMEM;
+    if (cfg->token_cache_entries > 0 &&
+        !(w->cache = sd_token_cache_new((size_t)cfg->token_cache_entries)))
+        goto fail;
+    sd_store_options opt = {
+        .host = cfg->redis_host,
+        .port = cfg->redis_port,
+        .password = cfg->redis_password,
+        .db = cfg->redis_db,
+        .timeout_ms = cfg->redis_timeout_ms,
+        .reconnect_max_ms = cfg->redis_reconnect_max_ms,
+        .on_state = on_store_state,
+        .data = w,
+    };
+    if (!(w->store = sd_store_new(base, &opt))) goto fail;
+    evtimer_assign(&w->sweep_timer, base, on_sweep_timer, w);
+    struct timeval first = {0, 0};
+    evtimer_add(&w->sweep_timer, &first);
+    return 0;
+fail:
+    if (rc == SD_ENOMEM) snprintf(err, errlen, "out of memory");
+    sd_worker_cleanup(w);
+    return rc;
+}
+
+void sd_worker_cleanup(sd_worker *w) {
+    if (w->base) evtimer_del(&w->sweep_timer);
+    sd_store_free(w->store);
+    w->store = NULL;
+    sd_token_cache_free(w->cache);
+    w->cache = NULL;
+    for (size_t i = 0; i < w->ninstances; i++)
+        sd_instance_cleanup(&w->instances[i]);
+    free(w->instances);
+    w->instances = NULL;
+    w->ninstances = 0;
+}
+
+int sd_worker_ready(const sd_worker *w) { return sd_store_ready(w->store); }
+
+/* ------------------------------------------------------------------------
+ * Requests
+ * ------------------------------------------------------------------------ */
+
+/* Host header without its port ("a.example:8080" -> "a.example"). */
+static int host_matches(const char *host, const char *name) {
+    size_t n = strlen(name);
+    return strncasecmp(host, name, n) == 0 && (host[n] == '\0' || host[n] == ':');
+}
+
+const sd_instance *sd_worker_instance_for(const sd_worker *w, const char *host,
+                                          const char *x_instance) {
+    if (host)
+        for (size_t i = 0; i < w->ninstances; i++)
+            for (size_t h = 0; h < w->instances[i].cfg->nhosts; h++)
+                if (host_matches(host, w->instances[i].cfg->hosts[h]))
+                    return &w->instances[i];
+    if (x_instance)
+        for (size_t i = 0; i < w->ninstances; i++)
+            if (strcmp(x_instance, w->instances[i].cfg->name) == 0)
+                return &w->instances[i];
+    return w->ninstances == 1 ? &w->instances[0] : NULL;
+}
+
+int sd_worker_verify(sd_worker *w, const sd_instance *inst, const char *token,
+                     size_t len, int64_t now_s, sd_claims **out) {
+    *out = NULL;
+    /* The size cap comes before hashing, too: nothing large is touched. */
+    if (len > inst->policy.max_token_bytes) return SD_ETOKEN_TOO_LARGE;
+    if (w->cache) {
+        unsigned char sha[SHA256_DIGEST_LENGTH];
+        SHA256((const unsigned char *)token, len, sha);
+        sd_claims *hit = sd_token_cache_get(w->cache, sha, inst, now_s,
+                                            inst->policy.leeway_s);
+        if (hit) {
+            *out = sd_claims_ref(hit);
+            return 0;
+        }
+    }
+    int rc = sd_token_verify(token, len, inst->keys, &inst->policy, now_s, out);
+    if (rc == 0 && w->cache) sd_token_cache_put(w->cache, *out, inst);
+    return rc;
+}

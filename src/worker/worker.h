@@ -1,0 +1,54 @@
+/* The worker: everything one sessiond process serves requests with — the
+ * configuration, the instances and their keys, the Redis store, the token
+ * cache and the periodic sweep. The HTTP layer sits on top of it. */
+#ifndef SD_WORKER_WORKER_H
+#define SD_WORKER_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event_struct.h>
+
+#include "sessiond/config.h"
+#include "session/session.h"
+#include "store/store.h"
+#include "worker/token_cache.h"
+
+typedef struct sd_worker {
+    struct event_base *base;
+    const sd_config *cfg;           /* borrowed; outlives the worker */
+    sd_instance *instances;         /* cfg->ninstances of them */
+    size_t ninstances;
+    sd_store *store;
+    sd_token_cache *cache;          /* NULL when disabled */
+    struct event sweep_timer;
+    size_t sweep_next;              /* instance the next sweep visits */
+} sd_worker;
+
+/* Loads every instance's keys, creates the store (which starts connecting)
+ * and the sweep timer. On failure writes a message into err, returns a
+ * negative sd_err and leaves nothing allocated. */
+int sd_worker_init(sd_worker *w, struct event_base *base, const sd_config *cfg,
+                   char *err, size_t errlen);
+
+/* Frees what sd_worker_init made; pending store calls are answered
+ * SD_ESTORE_UNAVAILABLE. */
+void sd_worker_cleanup(sd_worker *w);
+
+/* 1 when requests can be served: Redis connected and scripts loaded (keys
+ * are loaded before init returns). */
+int sd_worker_ready(const sd_worker *w);
+
+/* The instance a request addresses (SPEC §5): by Host (port ignored), else
+ * by the X-Instance header, else the single configured instance. Either
+ * argument may be NULL. Returns NULL when none matches. */
+const sd_instance *sd_worker_instance_for(const sd_worker *w, const char *host,
+                                          const char *x_instance);
+
+/* Verifies a token for inst, through the cache. On success stores a new
+ * reference in *out (the caller unrefs it) and returns 0; else returns the
+ * negative SD_ETOKEN_* reason. now_s is the worker's clock. */
+int sd_worker_verify(sd_worker *w, const sd_instance *inst, const char *token,
+                     size_t len, int64_t now_s, sd_claims **out);
+
+#endif
