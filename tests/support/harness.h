@@ -1,0 +1,86 @@
+/* Integration-test harness: real redis-server and sessiond processes on free
+ * loopback ports, and a minimal blocking HTTP/1.1 client. Every process a
+ * test starts is stopped by the matching *_stop, also on assertion failure
+ * paths that reach the group teardown. */
+#ifndef SD_TEST_HARNESS_H
+#define SD_TEST_HARNESS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <hiredis/hiredis.h>
+
+/* A redis-server child. */
+typedef struct sd_test_redis {
+    pid_t pid;
+    int port;
+    char dir[128];          /* its working directory (AOF lives here) */
+} sd_test_redis;
+
+/* Starts redis-server on a free loopback port (appendonly on, so a restart
+ * keeps data) and waits until it answers PING. Returns 0 or -1. */
+int sd_test_redis_start(sd_test_redis *r);
+
+/* Starts it again on the same port and directory after a stop. */
+int sd_test_redis_restart(sd_test_redis *r);
+
+/* SIGKILLs (hard = 1) or SIGTERMs the server and reaps it. */
+void sd_test_redis_stop(sd_test_redis *r, int hard);
+
+/* A synchronous hiredis connection for assertions; caller frees it. */
+redisContext *sd_test_redis_connect(const sd_test_redis *r);
+
+/* Runs one command (printf-style like redisCommand) on a fresh
+ * connection and returns its integer reply, or -999 on any failure. */
+long long sd_test_redis_int(const sd_test_redis *r, const char *fmt, ...);
+
+/* A sessiond child. */
+typedef struct sd_test_daemon {
+    pid_t pid;
+    int port;
+    char config_path[160];
+    char log_path[160];
+} sd_test_daemon;
+
+/* Writes config_json to a temp file (the text may contain "@PORT@" and
+ * "@REDIS_PORT@", replaced by the chosen HTTP port and redis_port), starts
+ * the sessiond binary ($SD_SESSIOND, else SD_BINARY_DIR/sessiond) with it,
+ * and waits until /readyz answers 200 (or /healthz when wait_ready is 0).
+ * stderr goes to log_path. Returns 0 or -1. */
+int sd_test_daemon_start(sd_test_daemon *d, const char *config_json,
+                         int redis_port, int wait_ready);
+
+/* Sends SIGTERM and waits; returns the exit status (or -1). */
+int sd_test_daemon_stop(sd_test_daemon *d);
+
+/* An HTTP response. */
+typedef struct sd_test_response {
+    int status;
+    char headers[4096];     /* raw header block, NUL-terminated */
+    char body[8192];        /* NUL-terminated (cut if longer) */
+    size_t body_len;
+} sd_test_response;
+
+/* Sends one request on a new connection to 127.0.0.1:port and reads the
+ * whole response. extra_headers is raw "Name: value\r\n" lines or NULL;
+ * bearer (if not NULL) becomes "Authorization: Bearer <bearer>". Returns 0
+ * or -1 on a transport failure (connect refused, time-out of 10 s). */
+int sd_test_http(int port, const char *method, const char *path,
+                 const char *bearer, const char *extra_headers,
+                 sd_test_response *out);
+
+/* Copies a response header's value (case-insensitive name) into out;
+ * returns 0, or -1 when absent. */
+int sd_test_header(const sd_test_response *res, const char *name, char *out,
+                   size_t cap);
+
+/* A free TCP port on 127.0.0.1 (bound and released). */
+int sd_test_free_port(void);
+
+/* Sleeps for ms milliseconds. */
+void sd_test_sleep_ms(int ms);
+
+/* Milliseconds on the monotonic clock. */
+long long sd_test_now_ms(void);
+
+#endif
