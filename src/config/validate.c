@@ -1,0 +1,120 @@
+/* Whole-configuration checks that no single field can make on its own:
+ * required fields, key sources, unique instance names and host names. Types
+ * and ranges were already checked when each value was set (schema.c). */
+#include "config/config_internal.h"
+#include "sessiond/error.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define NAME_MAX_LEN 64
+#define REPLICA_ID_MAX_LEN 255
+#define HMAC_MIN_BYTES 32 /* RFC 7518 §3.2: at least the hash size (HS256) */
+#define PATH_LEN 256
+
+static int valid_instance_name(const char *s) {
+    size_t n = strlen(s);
+    if (n == 0 || n > NAME_MAX_LEN) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Visible ASCII only: the value goes into a response header. */
+static int valid_header_token(const char *s, size_t max) {
+    size_t n = strlen(s);
+    if (n == 0 || n > max) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < 0x21 || s[i] > 0x7e) return 0;
+    return 1;
+}
+
+static int empty(const char *s) {
+    return s != NULL && s[0] == '\0';
+}
+
+static int validate_hosts(const sd_config *cfg, size_t i, const cfg_ctx *ctx) {
+    char path[PATH_LEN];
+    const sd_instance_config *inst = &cfg->instances[i];
+    for (size_t h = 0; h < inst->nhosts; h++) {
+        const char *host = inst->hosts[h];
+        snprintf(path, sizeof path, "instances[%zu].hosts[%zu]", i, h);
+        if (!valid_header_token(host, 255))
+            return cfg_fail(ctx, path, SD_EINVAL,
+                            "must be a host name without spaces");
+        /* Host headers compare case-insensitively, so must these. */
+        for (size_t j = 0; j <= i; j++) {
+            const sd_instance_config *other = &cfg->instances[j];
+            size_t end = j == i ? h : other->nhosts;
+            for (size_t k = 0; k < end; k++)
+                if (strcasecmp(other->hosts[k], host) == 0)
+                    return cfg_fail(ctx, path, SD_EINVAL,
+                                    "\"%s\" is already listed at "
+                                    "instances[%zu].hosts[%zu]",
+                                    host, j, k);
+        }
+    }
+    return 0;
+}
+
+static int validate_instance(const sd_config *cfg, size_t i,
+                             const cfg_ctx *ctx) {
+    char path[PATH_LEN];
+    const sd_instance_config *inst = &cfg->instances[i];
+
+#define FIELD(name) (snprintf(path, sizeof path, "instances[%zu]%s", i, name), path)
+    if (inst->name == NULL || inst->name[0] == '\0')
+        return cfg_fail(ctx, FIELD(".name"), SD_EINVAL, "required");
+    if (!valid_instance_name(inst->name))
+        return cfg_fail(ctx, FIELD(".name"), SD_EINVAL,
+                        "must be 1 to 64 characters of A-Z a-z 0-9 _ -");
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(cfg->instances[j].name, inst->name) == 0)
+            return cfg_fail(ctx, FIELD(".name"), SD_EINVAL,
+                            "\"%s\" is already the name of instances[%zu]",
+                            inst->name, j);
+    if (inst->issuer == NULL || inst->issuer[0] == '\0')
+        return cfg_fail(ctx, FIELD(".issuer"), SD_EINVAL, "required");
+    if (empty(inst->audience))
+        return cfg_fail(ctx, FIELD(".audience"), SD_EINVAL,
+                        "must not be empty (leave it out to skip the check)");
+    if (empty(inst->jwks_file))
+        return cfg_fail(ctx, FIELD(".jwks_file"), SD_EINVAL,
+                        "must not be empty");
+    if (inst->hmac_secret && strlen(inst->hmac_secret) < HMAC_MIN_BYTES)
+        return cfg_fail(ctx, FIELD(".hmac_secret"), SD_EINVAL,
+                        "must be at least %d bytes", HMAC_MIN_BYTES);
+    if (inst->jwks_file == NULL && inst->npem_keys == 0 &&
+        inst->hmac_secret == NULL)
+        return cfg_fail(ctx, FIELD(""), SD_EINVAL,
+                        "needs a key source: jwks_file, pem_keys or "
+                        "hmac_secret");
+    if (inst->license_limit < 0)
+        return cfg_fail(ctx, FIELD(".license_limit"), SD_EINVAL,
+                        "required (an integer >= 0)");
+#undef FIELD
+    return validate_hosts(cfg, i, ctx);
+}
+
+int cfg_validate(const sd_config *cfg, char *err, size_t errlen) {
+    cfg_ctx ctx = {err, errlen, NULL};
+
+    if (cfg->replica_id == NULL ||
+        !valid_header_token(cfg->replica_id, REPLICA_ID_MAX_LEN))
+        return cfg_fail(&ctx, "replica_id", SD_EINVAL,
+                        "must be 1 to %d visible ASCII characters",
+                        REPLICA_ID_MAX_LEN);
+    if (cfg->ninstances == 0)
+        return cfg_fail(&ctx, "instances", SD_EINVAL,
+                        "at least one instance is required");
+    for (size_t i = 0; i < cfg->ninstances; i++) {
+        int rc = validate_instance(cfg, i, &ctx);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
