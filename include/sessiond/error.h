@@ -57,6 +57,12 @@ typedef enum sd_err {
     SD_EINSTANCE_UNKNOWN,       /* request names no configured instance */
 } sd_err;
 
+/* 1 when err is a token rejection. Codes of a group count up from the
+ * group's first value (-100, -99, ...), so ranges are [first, last]. */
+static inline int sd_err_is_token(int err) {
+    return err >= SD_ETOKEN_MISSING && err <= SD_ETOKEN_WRONG_INSTANCE;
+}
+
 /* Human-readable text for an error code; never NULL. */
 const char *sd_strerror(int err);
 

@@ -6,8 +6,7 @@
 sd_http_error sd_http_error_of(int err) {
     /* Every token rejection but wrong_instance is one 401: the reason goes
      * in the body's "reason", not in the status. */
-    if (err <= SD_ETOKEN_MISSING && err > SD_ESTORE_UNAVAILABLE &&
-        err != SD_ETOKEN_WRONG_INSTANCE)
+    if (sd_err_is_token(err) && err != SD_ETOKEN_WRONG_INSTANCE)
         return (sd_http_error){401, "invalid_token"};
     switch (err) {
     case SD_ETOKEN_WRONG_INSTANCE: return (sd_http_error){403, "wrong_instance"};

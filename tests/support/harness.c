@@ -122,8 +122,15 @@ long long sd_test_redis_int(const sd_test_redis *r, const char *fmt, ...) {
     va_start(ap, fmt);
     redisReply *reply = redisvCommand(c, fmt, ap);
     va_end(ap);
-    long long v = reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer
-                                                              : -999;
+    long long v = -999;
+    if (reply && reply->type == REDIS_REPLY_INTEGER) {
+        v = reply->integer;
+    } else if (reply && reply->type == REDIS_REPLY_STRING) {
+        /* Hash fields come back as strings; only a whole number counts. */
+        char *end;
+        long long parsed = strtoll(reply->str, &end, 10);
+        if (reply->len > 0 && *end == '\0') v = parsed;
+    }
     freeReplyObject(reply);
     redisFree(c);
     return v;
@@ -171,7 +178,10 @@ int sd_test_daemon_start(sd_test_daemon *d, const char *config_json,
     }
     close(fd);
     free(text);
-    snprintf(d->log_path, sizeof d->log_path, "%s.log", d->config_path);
+    /* config_path is a short fixed pattern, so the name always fits. */
+    size_t n = strlen(d->config_path);
+    memcpy(d->log_path, d->config_path, n);
+    memcpy(d->log_path + n, ".log", sizeof ".log");
 
     const char *bin = getenv("SD_SESSIOND");
     char fallback[512];

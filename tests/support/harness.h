@@ -31,7 +31,8 @@ void sd_test_redis_stop(sd_test_redis *r, int hard);
 redisContext *sd_test_redis_connect(const sd_test_redis *r);
 
 /* Runs one command (printf-style like redisCommand) on a fresh
- * connection and returns its integer reply, or -999 on any failure. */
+ * connection and returns its integer reply (or a string reply that is a
+ * whole number, e.g. HGET of a counter), or -999 on anything else. */
 long long sd_test_redis_int(const sd_test_redis *r, const char *fmt, ...);
 
 /* A sessiond child. */
