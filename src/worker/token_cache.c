@@ -71,15 +71,20 @@ sd_claims *sd_token_cache_get(sd_token_cache *cache, const unsigned char sha[32]
 void sd_token_cache_put(sd_token_cache *cache, sd_claims *claims,
                         const void *owner) {
     cache_entry *bucket = bucket_of(cache, claims->token_sha256);
-    cache_entry *victim = &bucket[0];
+    cache_entry *victim = NULL, *oldest = &bucket[0];
     for (int i = 0; i < SD_TOKEN_CACHE_WAYS; i++) {
         cache_entry *e = &bucket[i];
-        if (!e->claims) {
+        /* Two requests that missed on the same token both insert it: the
+         * second replaces the first rather than taking another way. */
+        if (e->claims && e->owner == owner &&
+            memcmp(e->claims->token_sha256, claims->token_sha256, 32) == 0) {
             victim = e;
             break;
         }
-        if (e->inserted < victim->inserted) victim = e;
+        if (!e->claims && !victim) victim = e;
+        if (e->inserted < oldest->inserted) oldest = e;
     }
+    if (!victim) victim = oldest;
     sd_claims_unref(victim->claims);
     victim->claims = sd_claims_ref(claims);
     victim->owner = owner;

@@ -30,9 +30,10 @@ sd_claims *sd_token_cache_get(sd_token_cache *cache, const unsigned char sha[32]
                               const void *owner, int64_t now_s,
                               int64_t leeway_s);
 
-/* Stores claims (taking one reference) for owner in an empty way of its
- * bucket, else in place of the bucket's oldest entry. (Expired entries are
- * emptied by lookups.) */
+/* Stores claims (taking one reference) for owner: in place of an entry for
+ * the same token and owner, else in an empty way of its bucket, else in
+ * place of the bucket's oldest entry. (Expired entries are emptied by
+ * lookups.) */
 void sd_token_cache_put(sd_token_cache *cache, sd_claims *claims,
                         const void *owner);
 

@@ -42,7 +42,7 @@ static const char config_template[] =
     "   \"pem_keys\": [{\"path\": \"@KEY@\", \"kid\": \"k1\"}], \"license_limit\": 3},"
     "  {\"name\": \"idle\", \"issuer\": \"https://id.test/idle\","
     "   \"pem_keys\": [{\"path\": \"@KEY@\", \"kid\": \"k1\"}], \"license_limit\": 3,"
-    "   \"sliding\": \"300ms\"},"
+    "   \"sliding\": \"600ms\"},"
     "  {\"name\": \"absolute\", \"issuer\": \"https://id.test/absolute\","
     "   \"pem_keys\": [{\"path\": \"@KEY@\", \"kid\": \"k1\"}], \"license_limit\": 3,"
     "   \"sliding\": \"5s\", \"absolute\": \"700ms\"},"
@@ -277,12 +277,12 @@ static void test_sliding_expiry_frees_slot(void **state) {
     header(&res, "X-Session-Id", id1, sizeof id1);
     /* Activity inside the window keeps it open past its first deadline. */
     for (int i = 0; i < 4; i++) {
-        sd_test_sleep_ms(150);
+        sd_test_sleep_ms(250);
         call("GET", "/v1/auth", "idle", token, &res);
         header(&res, "X-Session-Id", id2, sizeof id2);
         assert_string_equal(id1, id2);
     }
-    sd_test_sleep_ms(450);
+    sd_test_sleep_ms(900);
     assert_int_equal(usage("idle"), 0);
     assert_int_equal(sd_test_redis_int(&redis, "EXISTS sd:{idle}:session:%s", id1), 0);
     /* The token is still valid: a new session with a new id. */
