@@ -102,7 +102,11 @@ static int decode_object(const char *seg, size_t seg_len, unsigned char *buf,
     int rc = check_depth(buf, n);
     if (rc != 0) return rc;
     json_error_t jerr;
-    json_t *v = json_loadb((const char *)buf, n, JSON_REJECT_DUPLICATES, &jerr);
+    /* JSON_DECODE_ANY: without it jansson refuses a scalar at the top level
+     * as a syntax error, and a valid non-object would be misreported as
+     * token_json instead of token_not_object. */
+    json_t *v = json_loadb((const char *)buf, n,
+                           JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!v) return SD_ETOKEN_JSON;
     if (!json_is_object(v)) {
         json_decref(v);

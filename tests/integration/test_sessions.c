@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,6 +286,8 @@ static void test_sliding_expiry_frees_slot(void **state) {
     sd_test_sleep_ms(900);
     assert_int_equal(usage("idle"), 0);
     assert_int_equal(sd_test_redis_int(&redis, "EXISTS sd:{idle}:session:%s", id1), 0);
+    /* No request came in since: the periodic sweep (100 ms) reaped the slot. */
+    assert_int_equal(sd_test_redis_int(&redis, "ZCARD sd:{idle}:slots"), 0);
     /* The token is still valid: a new session with a new id. */
     call("GET", "/v1/auth", "idle", token, &res);
     assert_int_equal(res.status, 200);
@@ -540,6 +543,36 @@ static void test_redis_outage_fails_fast_and_recovers(void **state) {
     free(token);
 }
 
+static void test_stalled_redis_times_out(void **state) {
+    char *token = mint("outage", "heidi", "erp-web", "sid-stall", NULL, 600);
+    sd_test_response res;
+    call("GET", "/v1/auth", "outage", token, &res);
+    assert_int_equal(res.status, 200);
+
+    /* A frozen Redis keeps the connection open and never answers: only the
+     * worker's own timer (300 ms here) can end the request. */
+    assert_int_equal(kill(redis.pid, SIGSTOP), 0);
+    long long t0 = sd_test_now_ms();
+    call("GET", "/v1/auth", "outage", token, &res);
+    long long took = sd_test_now_ms() - t0;
+    assert_int_equal(kill(redis.pid, SIGCONT), 0);
+    assert_int_equal(res.status, 503);
+    assert_non_null(strstr(res.body, "\"reason\":\"store_timeout\""));
+    char retry[16];
+    header(&res, "Retry-After", retry, sizeof retry);
+    assert_string_equal(retry, "1");
+    if (took < 250 || took > 2000) fail_msg("timed-out request took %lld ms", took);
+
+    int status = 0;
+    for (int i = 0; i < 100 && status != 200; i++) {
+        sd_test_sleep_ms(50);
+        call("GET", "/v1/auth", "outage", token, &res);
+        status = res.status;
+    }
+    assert_int_equal(status, 200);
+    free(token);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes_and_methods),
@@ -552,6 +585,7 @@ int main(void) {
         cmocka_unit_test(test_same_token_concurrently_opens_one_session),
         cmocka_unit_test(test_distinct_tokens_race_for_limit),
         cmocka_unit_test(test_scripts_flushed_reload_transparently),
+        cmocka_unit_test(test_stalled_redis_times_out),
         cmocka_unit_test(test_redis_outage_fails_fast_and_recovers),
     };
     return cmocka_run_group_tests_name("sessions", tests, setup, teardown);
