@@ -188,9 +188,9 @@ static int verify_hmac(const sd_key *k, sd_alg alg, const char *input,
     if (!HMAC(sd_alg_md(alg), k->secret, (int)k->secret_len,
               (const unsigned char *)input, input_len, mac, &mac_len))
         return SD_ENOMEM;
-    if (sig_len != mac_len || CRYPTO_memcmp(mac, sig, mac_len) != 0)
-        return SD_ETOKEN_SIGNATURE;
-    return 0;
+    int equal = sig_len == mac_len && CRYPTO_memcmp(mac, sig, mac_len) == 0;
+    OPENSSL_cleanse(mac, sizeof mac);
+    return equal ? 0 : SD_ETOKEN_SIGNATURE;
 }
 
 static int verify_pkey(const sd_key *k, sd_alg alg, const char *input,
@@ -388,8 +388,15 @@ typedef struct claim_text {
 /* Reads scope as a string, or as an array of strings joined by spaces. */
 static int scope_claim(const json_t *claims, claim_text *t) {
     const json_t *v = json_object_get(claims, "scope");
-    if (!v || json_is_string(v))
-        return string_claim(claims, "scope", &t->s[C_SCOPE], &t->len[C_SCOPE]);
+    if (!v) return 0;
+    if (json_is_string(v)) {
+        /* "" is a token with no scopes, as [] is: both are accepted. */
+        if (strlen(json_string_value(v)) != json_string_length(v))
+            return SD_ETOKEN_CLAIM_TYPE;
+        t->s[C_SCOPE] = json_string_value(v);
+        t->len[C_SCOPE] = json_string_length(v);
+        return 0;
+    }
     if (!json_is_array(v)) return SD_ETOKEN_CLAIM_TYPE;
     size_t i, total = 0;
     const json_t *a;

@@ -968,6 +968,20 @@ static void test_scope_array_joined(void **state) {
     assert_int_equal(
         rs256(fx, "{\"alg\":\"RS256\"}", GOOD_CLAIMS(",\"scope\":[\"a\",1]")),
         SD_ETOKEN_CLAIM_TYPE);
+    assert_int_equal(rs256(fx, "{\"alg\":\"RS256\"}", GOOD_CLAIMS(",\"scope\":7")),
+                     SD_ETOKEN_CLAIM_TYPE);
+
+    /* No scopes, written either way, is an empty scope string. */
+    const char *empty[] = {"\"exp\":1700003600,\"scope\":\"\"",
+                           "\"exp\":1700003600,\"scope\":[]"};
+    for (int i = 0; i < 2; i++) {
+        char *payload = claims_with(empty[i]);
+        tok = sd_test_jws_sign("{\"alg\":\"RS256\"}", payload, "RS256", fx->rsa);
+        free(payload);
+        c = verify_ok(fx->ks, tok);
+        assert_string_equal(c->scope, "");
+        sd_claims_unref(c);
+    }
 }
 
 static void test_client_id_from_azp(void **state) {
