@@ -49,6 +49,14 @@ typedef struct sd_instance_config {
     int64_t interactive_absolute_ms; /* 0 = none (default) */
     sd_binding_rule binding[SD_MAX_BINDING_RULES]; /* default sid,subject,token */
     size_t nbinding;
+    char **reserved;         /* subjects guaranteed a seat; seeds Redis */
+    size_t nreserved;
+    int64_t max_sessions_per_subject; /* 0 = no cap (default) */
+    /* "service_claim": {"name": ..., "value": ...}: a token whose claim
+     * `name` equals `value` (or, for an array claim, contains it) is a
+     * service token whatever its sub. NULL name = no such rule. */
+    char *service_claim_name;
+    char *service_claim_value;
 } sd_instance_config;
 
 typedef struct sd_config {
@@ -69,6 +77,7 @@ typedef struct sd_config {
     int64_t max_header_bytes;        /* default 16384 */
     int64_t drain_timeout_ms;        /* default 10000 */
     char *replica_id;                /* default: hostname; X-Served-By */
+    int64_t events_max;              /* lifecycle stream cap, default 10000 */
     sd_instance_config *instances;
     size_t ninstances;
 } sd_config;

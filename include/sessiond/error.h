@@ -55,6 +55,7 @@ typedef enum sd_err {
     SD_ELICENSE_LIMIT,          /* no free license slot */
     SD_ENOT_FOUND,              /* no open session for this token */
     SD_EINSTANCE_UNKNOWN,       /* request names no configured instance */
+    SD_ESUBJECT_LIMIT,          /* the subject holds its maximum of sessions */
 } sd_err;
 
 /* 1 when err is a token rejection. Codes of a group count up from the

@@ -64,6 +64,11 @@ typedef struct sd_verify_policy {
     const char *audience;    /* NULL: aud not checked; else must be in aud */
     int64_t leeway_s;        /* allowance for exp, nbf and iat, seconds */
     size_t max_token_bytes;  /* tokens longer than this are refused unread */
+    /* Optional kind rule: when service_claim_name is set, a token whose
+     * claim of that name equals service_claim_value (or, as an array,
+     * contains it) is marked service_claim = 1 in its sd_claims. */
+    const char *service_claim_name;
+    const char *service_claim_value;
 } sd_verify_policy;
 
 /* A verified token's claims. All strings are NUL-terminated copies owned by
@@ -80,6 +85,7 @@ typedef struct sd_claims {
     int64_t iat;
     int has_nbf;
     int has_iat;
+    int service_claim;       /* the policy's service claim rule matched */
     unsigned char token_sha256[32]; /* hash of the whole compact token */
     unsigned refs;           /* reference count; see sd_claims_ref/unref */
 } sd_claims;
@@ -99,6 +105,13 @@ int sd_token_verify(const char *token, size_t len, const sd_keyset *keys,
  * not JSON). Returns 0 or the negative SD_ETOKEN_* of the first failure. */
 int sd_token_verify_signature(const char *token, size_t len,
                               const sd_keyset *keys, size_t max_token_bytes);
+
+/* Copies the token's "iss" claim, UNVERIFIED, into out (cap bytes, NUL
+ * terminated). Only for choosing which instance's keys to try; never trust
+ * it. Returns 0, or a negative SD_ETOKEN_* / SD_EINVAL when the token is
+ * malformed, has no string iss, or iss does not fit. */
+int sd_token_peek_issuer(const char *token, size_t len, size_t max_token_bytes,
+                         char *out, size_t cap);
 
 /* Takes one more reference; returns c. */
 sd_claims *sd_claims_ref(sd_claims *c);

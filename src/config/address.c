@@ -31,17 +31,17 @@ static char *dup_range(const char *s, size_t len) {
 }
 
 /* Parses len characters of digits as a number in [min, max]. Returns 0 or
- * -1. */
+ * -1. Ten digits need more than 32 bits, hence int64_t (long may be 32). */
 static int parse_number(const char *s, size_t len, long min, long max,
                         long *out) {
     if (len == 0 || len > 10) return -1;
-    long n = 0;
+    int64_t n = 0;
     for (size_t i = 0; i < len; i++) {
         if (s[i] < '0' || s[i] > '9') return -1;
         n = n * 10 + (s[i] - '0');
     }
     if (n < min || n > max) return -1;
-    *out = n;
+    *out = (long)n;
     return 0;
 }
 

@@ -31,6 +31,7 @@ static int set_defaults(sd_config *cfg) {
     cfg->max_body_bytes = 16384;
     cfg->max_header_bytes = 16384;
     cfg->drain_timeout_ms = 10000;
+    cfg->events_max = 10000;
 
     int rc = cfg_listen_custom.parse(cfg, "127.0.0.1:8080", msg, sizeof msg);
     if (rc == 0)
@@ -85,6 +86,17 @@ cleanup:
     return rc;
 }
 
+/* Writes jansson's parse error as "<path>:<line>:<column>: <reason>". The
+ * reason is cut before jansson's " near '<text>'" excerpt: that excerpt is
+ * raw file text and may be part of a password or an HMAC secret. */
+static void json_error_message(const char *path, const json_error_t *jerr,
+                               char *err, size_t errlen) {
+    const char *near = strstr(jerr->text, " near '");
+    int reason_len = near ? (int)(near - jerr->text) : (int)strlen(jerr->text);
+    snprintf(err, errlen, "%s:%d:%d: %.*s", path, jerr->line, jerr->column,
+             reason_len, jerr->text);
+}
+
 /* Applies the JSON file at path to cfg. Duplicate keys, trailing garbage and
  * unknown fields are errors. */
 static int apply_file(sd_config *cfg, const char *path, char *err,
@@ -99,8 +111,7 @@ static int apply_file(sd_config *cfg, const char *path, char *err,
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     free(text);
     if (root == NULL) {
-        snprintf(err, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column,
-                 jerr.text);
+        json_error_message(path, &jerr, err, errlen);
         return SD_EINVAL;
     }
     if (!json_is_object(root))

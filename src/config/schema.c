@@ -17,6 +17,7 @@
  *   max_header_bytes     integer 1..67108864         default 16384
  *   drain_timeout        duration > 0                default 10s
  *   replica_id           string                      default gethostname()
+ *   events_max           integer 1..100000000        default 10000 (stream cap)
  *   instances[]          array of objects:
  *     name               [A-Za-z0-9_-]{1,64}, unique (required)
  *     issuer             string (required)
@@ -31,6 +32,9 @@
  *     interactive_absolute  duration >= 0 (0 = none)  default 0
  *     binding            array of "sid", "subject", "token"
  *                                                    default ["sid","subject","token"]
+ *     reserved           array of subjects guaranteed a seat (seeds Redis)
+ *     max_sessions_per_subject  integer 0..1000000 (0 = no cap)  default 0
+ *     service_claim.name / .value  a claim that marks service tokens
  *   An instance needs at least one of jwks_file, pem_keys, hmac_secret.
  *
  * Durations are integer milliseconds or strings with a unit: "300ms", "45s",
@@ -61,6 +65,12 @@ static const cfg_field pem_fields[] = {
 };
 static const cfg_table pem_table = {pem_fields, 2};
 
+static const cfg_field service_claim_fields[] = {
+    {"name", CFG_STRING, INST(service_claim_name), 0, 0, 0, 0, NULL, NULL},
+    {"value", CFG_STRING, INST(service_claim_value), 0, 0, 0, 0, NULL, NULL},
+};
+static const cfg_table service_claim_table = {service_claim_fields, 2};
+
 static const cfg_field instance_fields[] = {
     {"name", CFG_STRING, INST(name), 0, 0, 0, 0, NULL, NULL},
     {"issuer", CFG_STRING, INST(issuer), 0, 0, 0, 0, NULL, NULL},
@@ -80,6 +90,10 @@ static const cfg_field instance_fields[] = {
      DURATION_MAX_MS, 0, NULL, NULL},
     {"binding", CFG_BINDING, INST(binding), INST(nbinding), 0, 0, 0, NULL,
      NULL},
+    {"reserved", CFG_STRINGS, INST(reserved), INST(nreserved), 0, 0, 0, NULL, NULL},
+    {"max_sessions_per_subject", CFG_INT, INST(max_sessions_per_subject), 0, 0,
+     1000000, 0, NULL, NULL},
+    {"service_claim", CFG_OBJECT, 0, 0, 0, 0, 0, NULL, &service_claim_table},
 };
 const cfg_table cfg_instance_table = {
     instance_fields, sizeof instance_fields / sizeof instance_fields[0]};
@@ -111,6 +125,7 @@ static const cfg_field root_fields[] = {
     {"drain_timeout", CFG_DURATION, ROOT(drain_timeout_ms), 0, 1,
      DURATION_MAX_MS, 0, NULL, NULL},
     {"replica_id", CFG_STRING, ROOT(replica_id), 0, 0, 0, 0, NULL, NULL},
+    {"events_max", CFG_INT, ROOT(events_max), 0, 1, 100000000, 0, NULL, NULL},
     {"instances", CFG_INSTANCES, ROOT(instances), ROOT(ninstances), 0, 0, 0,
      NULL, &cfg_instance_table},
 };
@@ -147,15 +162,24 @@ static void *at(void *base, size_t offset) {
     return (char *)base + offset;
 }
 
-static void join_path(char *out, const char *prefix, const char *name) {
-    if (prefix[0] == '\0')
-        snprintf(out, PATH_MAX_LEN, "%s", name);
-    else
-        snprintf(out, PATH_MAX_LEN, "%s.%s", prefix, name);
+/* Marks a path that snprintf cut (n is its count) with a trailing "...".
+ * Only an absurdly long unknown key can make one; it only goes into a
+ * message. */
+static void mark_cut_path(char *out, int n) {
+    if (n < 0 || n >= PATH_MAX_LEN) memcpy(out + PATH_MAX_LEN - 4, "...", 4);
 }
 
+/* Writes "<prefix>.<name>" (or name at the root) into out, PATH_MAX_LEN
+ * bytes. */
+static void join_path(char *out, const char *prefix, const char *name) {
+    int n = prefix[0] == '\0' ? snprintf(out, PATH_MAX_LEN, "%s", name)
+                              : snprintf(out, PATH_MAX_LEN, "%s.%s", prefix, name);
+    mark_cut_path(out, n);
+}
+
+/* Writes "<prefix>[<i>]" into out, PATH_MAX_LEN bytes. */
 static void index_path(char *out, const char *prefix, size_t i) {
-    snprintf(out, PATH_MAX_LEN, "%s[%zu]", prefix, i);
+    mark_cut_path(out, snprintf(out, PATH_MAX_LEN, "%s[%zu]", prefix, i));
 }
 
 static void free_strings(char **v, size_t n) {
@@ -287,6 +311,10 @@ static int set_binding(const cfg_field *f, void *base, json_t *v,
         return cfg_fail(ctx, path, SD_EINVAL,
                         "must be a non-empty array of \"sid\", \"subject\", "
                         "\"token\"");
+    /* rules[] has room for one entry per rule; say so before writing. */
+    if (n > SD_MAX_BINDING_RULES)
+        return cfg_fail(ctx, path, SD_EINVAL, "at most %d rules",
+                        SD_MAX_BINDING_RULES);
     for (size_t i = 0; i < n; i++) {
         const char *s = json_string_value(json_array_get(v, i));
         size_t r = 0;

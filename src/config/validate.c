@@ -97,6 +97,24 @@ static int validate_instance(const sd_config *cfg, size_t i,
     if (inst->license_limit < 0)
         return cfg_fail(ctx, FIELD(".license_limit"), SD_EINVAL,
                         "required (an integer >= 0)");
+    for (size_t r = 0; r < inst->nreserved; r++) {
+        if (empty(inst->reserved[r]))
+            return cfg_fail(ctx, FIELD(".reserved"), SD_EINVAL,
+                            "subjects must not be empty");
+        for (size_t q = 0; q < r; q++)
+            if (strcmp(inst->reserved[q], inst->reserved[r]) == 0)
+                return cfg_fail(ctx, FIELD(".reserved"), SD_EINVAL,
+                                "\"%s\" is listed twice", inst->reserved[r]);
+    }
+    /* More reserved seats than licenses would promise what cannot be kept. */
+    if ((int64_t)inst->nreserved > inst->license_limit)
+        return cfg_fail(ctx, FIELD(".reserved"), SD_EINVAL,
+                        "%zu subjects but license_limit is %lld", inst->nreserved,
+                        (long long)inst->license_limit);
+    if ((inst->service_claim_name == NULL) != (inst->service_claim_value == NULL) ||
+        empty(inst->service_claim_name))
+        return cfg_fail(ctx, FIELD(".service_claim"), SD_EINVAL,
+                        "needs both a non-empty \"name\" and a \"value\"");
 #undef FIELD
     return validate_hosts(cfg, i, ctx);
 }

@@ -45,6 +45,7 @@ static const error_entry errors[] = {
     {SD_ELICENSE_LIMIT, "license_limit_reached", "all license slots of this instance are in use"},
     {SD_ENOT_FOUND, "not_found", "no open session for this token"},
     {SD_EINSTANCE_UNKNOWN, "instance_unknown", "the request names no configured instance"},
+    {SD_ESUBJECT_LIMIT, "subject_limit_reached", "this subject holds its maximum number of sessions"},
 };
 
 static const error_entry *find(int code) {

@@ -11,6 +11,7 @@ sd_http_error sd_http_error_of(int err) {
     switch (err) {
     case SD_ETOKEN_WRONG_INSTANCE: return (sd_http_error){403, "wrong_instance"};
     case SD_ELICENSE_LIMIT: return (sd_http_error){429, "license_limit_reached"};
+    case SD_ESUBJECT_LIMIT: return (sd_http_error){429, "subject_limit_reached"};
     case SD_ESTORE_UNAVAILABLE:
     case SD_ESTORE_TIMEOUT:
     case SD_ESTORE_REPLY: return (sd_http_error){503, "store_unavailable"};

@@ -35,9 +35,10 @@ void sd_http_send_json(sd_http_server *srv, struct evhttp_request *req,
 void sd_http_send_error(sd_http_server *srv, struct evhttp_request *req,
                         int err);
 
-/* Answers 429 license_limit_reached with Retry-After in whole seconds
- * (rounded up, at least 1). */
-void sd_http_send_limit(sd_http_server *srv, struct evhttp_request *req,
+/* Answers a denial (err: SD_ELICENSE_LIMIT or SD_ESUBJECT_LIMIT) with its
+ * status, Retry-After in whole seconds (rounded up, at least 1) and the
+ * pool's usage in the body. */
+void sd_http_send_limit(sd_http_server *srv, struct evhttp_request *req, int err,
                         int64_t retry_after_ms, int64_t used, int64_t limit);
 
 /* Adds the headers every response carries (X-Served-By, Cache-Control). */

@@ -60,7 +60,7 @@ void sd_http_send_error(sd_http_server *srv, struct evhttp_request *req,
     sd_http_send_json(srv, req, e.status, body, (size_t)n);
 }
 
-void sd_http_send_limit(sd_http_server *srv, struct evhttp_request *req,
+void sd_http_send_limit(sd_http_server *srv, struct evhttp_request *req, int err,
                         int64_t retry_after_ms, int64_t used, int64_t limit) {
     /* With no session open (limit 0) nothing will free a slot by itself;
      * ask the client to come back in a minute rather than hammer. */
@@ -70,14 +70,14 @@ void sd_http_send_limit(sd_http_server *srv, struct evhttp_request *req,
     snprintf(value, sizeof value, "%" PRId64, seconds);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
                       value);
-    char body[256];
+    sd_http_error e = sd_http_error_of(err);
+    char body[320];
     int n = snprintf(body, sizeof body,
-                     "{\"error\":\"license_limit_reached\",\"reason\":\"%s\","
+                     "{\"error\":\"%s\",\"reason\":\"%s\","
                      "\"message\":\"%s\",\"used\":%" PRId64 ",\"limit\":%" PRId64
                      ",\"retry_after\":%" PRId64 "}",
-                     sd_errname(SD_ELICENSE_LIMIT), sd_strerror(SD_ELICENSE_LIMIT),
-                     used, limit, seconds);
-    sd_http_send_json(srv, req, 429, body, (size_t)n);
+                     e.error, sd_errname(err), sd_strerror(err), used, limit, seconds);
+    sd_http_send_json(srv, req, e.status, body, (size_t)n);
 }
 
 void sd_http_format_time(int64_t ms, char out[32]) {

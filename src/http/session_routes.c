@@ -135,6 +135,7 @@ static void on_open_reply(int err, const redisReply *reply, void *data) {
     session_request *sr = data;
     sd_session_result res;
     if (!err) err = sd_session_parse(reply, &res);
+    if (!err && res.code == SD_SCRIPT_REVOKED) err = SD_ETOKEN_REVOKED;
     if (!err && res.code != SD_SCRIPT_OPENED && res.code != SD_SCRIPT_RESUMED &&
         res.code != SD_SCRIPT_DENIED)
         err = SD_ESTORE_REPLY;
@@ -145,7 +146,7 @@ static void on_open_reply(int err, const redisReply *reply, void *data) {
                                  ? reply->str : "shape", NULL);
         sd_http_send_error(sr->srv, sr->req, err);
     } else if (res.code == SD_SCRIPT_DENIED) {
-        sd_http_send_limit(sr->srv, sr->req, res.retry_after_ms, res.used,
+        sd_http_send_limit(sr->srv, sr->req, res.denied, res.retry_after_ms, res.used,
                            res.limit);
     } else {
         send_session_headers(sr, &res);

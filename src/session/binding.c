@@ -7,7 +7,7 @@
 #include "session/session.h"
 
 sd_session_kind sd_session_kind_of(const sd_claims *claims) {
-    if (!claims->sub) return SD_KIND_SERVICE;
+    if (!claims->sub || claims->service_claim) return SD_KIND_SERVICE;
     if (claims->client_id && strcmp(claims->sub, claims->client_id) == 0)
         return SD_KIND_SERVICE;
     return SD_KIND_INTERACTIVE;

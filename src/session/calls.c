@@ -1,4 +1,6 @@
 /* Typed calls of the session scripts and parsing of their replies. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/rand.h>
@@ -18,6 +20,45 @@ static int new_session_id(char out[32]) {
     return sd_b64url_encode(raw, sizeof raw, out, 32, NULL);
 }
 
+/* Argument lists are built as parallel arrays of pointers and lengths. */
+typedef struct script_args {
+    const char *v[24];
+    size_t len[24];
+    int n;
+} script_args;
+
+static void add(script_args *a, const char *s, size_t len) {
+    a->v[a->n] = s;
+    a->len[a->n++] = len;
+}
+
+static void add_str(script_args *a, const char *s) { add(a, s, strlen(s)); }
+
+static void add_key(script_args *a, const sd_instance *inst, sd_instance_key k) {
+    add(a, inst->key[k], inst->key_len[k]);
+}
+
+/* The revocation key of a jti: prefix "revoked:" jti. Short keys live in
+ * buf; longer ones (a jti can be as long as a token) are allocated, and
+ * *owned is set for the caller to free. NULL when out of memory. */
+static char *revoked_key(const sd_instance *inst, const sd_claims *claims, char *buf,
+                         size_t cap, size_t *len, char **owned) {
+    const char *jti = claims->jti ? claims->jti : "";
+    size_t jl = strlen(jti);
+    /* A token without jti cannot be revoked: "revoked:" alone is never set
+     * (the verifier refuses an empty jti). */
+    *len = inst->prefix_len + 8 + jl;
+    char *key = buf;
+    *owned = NULL;
+    if (*len + 1 > cap) {
+        if (!(key = *owned = malloc(*len + 1))) return NULL;
+    }
+    memcpy(key, inst->prefix, inst->prefix_len);
+    memcpy(key + inst->prefix_len, "revoked:", 8);
+    memcpy(key + inst->prefix_len + 8, jti, jl + 1);
+    return key;
+}
+
 int sd_session_open_or_resume(sd_store *store, const sd_instance *inst,
                               const sd_claims *claims, int want_usage,
                               sd_store_cb *cb, void *data) {
@@ -27,45 +68,97 @@ int sd_session_open_or_resume(sd_store *store, const sd_instance *inst,
     char id[32];
     int rc = new_session_id(id);
     if (rc) return rc;
+    char revoked_buf[256], *revoked_owned;
+    size_t revoked_len;
+    const char *revoked = revoked_key(inst, claims, revoked_buf, sizeof revoked_buf,
+                                      &revoked_len, &revoked_owned);
+    if (!revoked) return SD_ENOMEM;
 
-    const char *absolute = kind == SD_KIND_SERVICE ? inst->absolute_arg
-                                                   : inst->interactive_abs_arg;
-    const char *kind_name = sd_session_kind_name(kind);
-    const char *sub = claims->sub ? claims->sub : "";
-    const char *client = claims->client_id ? claims->client_id : "";
-    const char *args[] = {
-        inst->pool_key, inst->slots_key, binding.key,
-        inst->prefix, id, inst->sliding_arg, absolute, sub, client, kind_name,
-        binding.desc, inst->limit_arg, CLAIM_REAP_BATCH, want_usage ? "1" : "0",
-    };
-    const size_t lens[] = {
-        inst->pool_key_len, inst->slots_key_len, binding.key_len,
-        inst->prefix_len, strlen(id), strlen(inst->sliding_arg),
-        strlen(absolute), strlen(sub), strlen(client), strlen(kind_name),
-        binding.desc_len, strlen(inst->limit_arg), strlen(CLAIM_REAP_BATCH), 1,
-    };
-    return sd_store_call(store, SD_SCRIPT_OPEN_OR_RESUME, 3,
-                         (int)(sizeof args / sizeof *args), args, lens, cb,
-                         data);
+    script_args a = {.n = 0};
+    add_key(&a, inst, SD_KEY_POOL);
+    add_key(&a, inst, SD_KEY_RESERVED);
+    add_key(&a, inst, SD_KEY_SLOTS);
+    add_key(&a, inst, SD_KEY_SEATS);
+    add_key(&a, inst, SD_KEY_META);
+    add_key(&a, inst, SD_KEY_EVENTS);
+    add(&a, binding.key, binding.key_len);
+    add(&a, revoked, revoked_len);
+    add(&a, inst->prefix, inst->prefix_len);
+    add_str(&a, id);
+    add_str(&a, inst->sliding_arg);
+    add_str(&a, kind == SD_KIND_SERVICE ? inst->absolute_arg : inst->interactive_abs_arg);
+    add_str(&a, claims->sub ? claims->sub : "");
+    add_str(&a, claims->client_id ? claims->client_id : "");
+    add_str(&a, sd_session_kind_name(kind));
+    add(&a, binding.desc, binding.desc_len);
+    add_str(&a, inst->limit_arg);
+    add_str(&a, CLAIM_REAP_BATCH);
+    add_str(&a, want_usage ? "1" : "0");
+    add_str(&a, inst->subject_cap_arg);
+    add_str(&a, inst->events_max_arg);
+    add_str(&a, inst->replica);
+    rc = sd_store_call(store, SD_SCRIPT_OPEN_OR_RESUME, 8, a.n, a.v, a.len, cb, data);
+    free(revoked_owned);
+    return rc;
 }
 
 int sd_session_close(sd_store *store, const sd_instance *inst,
                      const sd_claims *claims, sd_store_cb *cb, void *data) {
     sd_binding binding;
     sd_binding_of(inst, claims, sd_session_kind_of(claims), &binding);
-    const char *args[] = {inst->slots_key, binding.key, inst->prefix};
-    const size_t lens[] = {inst->slots_key_len, binding.key_len,
-                           inst->prefix_len};
-    return sd_store_call(store, SD_SCRIPT_CLOSE, 2, 3, args, lens, cb, data);
+    script_args a = {.n = 0};
+    add_key(&a, inst, SD_KEY_SLOTS);
+    add_key(&a, inst, SD_KEY_SEATS);
+    add_key(&a, inst, SD_KEY_META);
+    add_key(&a, inst, SD_KEY_EVENTS);
+    add(&a, binding.key, binding.key_len);
+    add(&a, inst->prefix, inst->prefix_len);
+    add_str(&a, "logout");
+    add_str(&a, inst->events_max_arg);
+    add_str(&a, inst->replica);
+    add_str(&a, "");
+    return sd_store_call(store, SD_SCRIPT_CLOSE, 5, a.n, a.v, a.len, cb, data);
 }
 
 int sd_session_sweep(sd_store *store, const sd_instance *inst, int64_t batch,
                      sd_store_cb *cb, void *data) {
     char batch_arg[24];
-    int n = snprintf(batch_arg, sizeof batch_arg, "%lld", (long long)batch);
-    const char *args[] = {inst->slots_key, batch_arg};
-    const size_t lens[] = {inst->slots_key_len, (size_t)n};
-    return sd_store_call(store, SD_SCRIPT_SWEEP, 1, 2, args, lens, cb, data);
+    snprintf(batch_arg, sizeof batch_arg, "%lld", (long long)batch);
+    script_args a = {.n = 0};
+    add_key(&a, inst, SD_KEY_SLOTS);
+    add_key(&a, inst, SD_KEY_SEATS);
+    add_key(&a, inst, SD_KEY_META);
+    add_key(&a, inst, SD_KEY_EVENTS);
+    add(&a, inst->prefix, inst->prefix_len);
+    add_str(&a, batch_arg);
+    add_str(&a, inst->events_max_arg);
+    add_str(&a, inst->replica);
+    return sd_store_call(store, SD_SCRIPT_SWEEP, 4, a.n, a.v, a.len, cb, data);
+}
+
+int sd_session_seed(sd_store *store, const sd_instance *inst, sd_store_cb *cb,
+                    void *data) {
+    const sd_instance_config *cfg = inst->cfg;
+    size_t n = 3 + cfg->nreserved;
+    const char **v = malloc(n * sizeof *v);
+    size_t *len = malloc(n * sizeof *len);
+    int rc = SD_ENOMEM;
+    if (v && len) {
+        v[0] = inst->key[SD_KEY_POOL];
+        len[0] = inst->key_len[SD_KEY_POOL];
+        v[1] = inst->key[SD_KEY_RESERVED];
+        len[1] = inst->key_len[SD_KEY_RESERVED];
+        v[2] = inst->limit_arg;
+        len[2] = strlen(inst->limit_arg);
+        for (size_t i = 0; i < cfg->nreserved; i++) {
+            v[3 + i] = cfg->reserved[i];
+            len[3 + i] = strlen(cfg->reserved[i]);
+        }
+        rc = sd_store_call(store, SD_SCRIPT_SEED, 2, (int)n, v, len, cb, data);
+    }
+    free(v);
+    free(len);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------
@@ -106,14 +199,24 @@ int sd_session_parse(const redisReply *reply, sd_session_result *out) {
             int_at(reply, 6, &out->limit))
             return SD_ESTORE_REPLY;
         return 0;
-    case SD_SCRIPT_DENIED:
+    case SD_SCRIPT_DENIED: {
+        char reason[32];
         if (int_at(reply, 1, &out->retry_after_ms) ||
-            int_at(reply, 2, &out->used) || int_at(reply, 3, &out->limit))
+            int_at(reply, 2, &out->used) || int_at(reply, 3, &out->limit) ||
+            id_at(reply, 4, reason, sizeof reason))
+            return SD_ESTORE_REPLY;
+        if (strcmp(reason, "license_limit") == 0)
+            out->denied = SD_ELICENSE_LIMIT;
+        else if (strcmp(reason, "subject_limit") == 0)
+            out->denied = SD_ESUBJECT_LIMIT;
+        else
             return SD_ESTORE_REPLY;
         return 0;
+    }
     case SD_SCRIPT_CLOSED:
         return id_at(reply, 1, out->id, sizeof out->id) ? SD_ESTORE_REPLY : 0;
     case SD_SCRIPT_NONE:
+    case SD_SCRIPT_REVOKED:
         return 0;
     default:
         return SD_ESTORE_REPLY;

@@ -46,6 +46,10 @@ static size_t format_key(char *out, size_t cap, const char *prefix,
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
+static void format_int(char *out, size_t cap, int64_t v) {
+    snprintf(out, cap, "%" PRId64, v);
+}
+
 int sd_instance_init(sd_instance *inst, const sd_instance_config *cfg,
                      const sd_config *global, char *err, size_t errlen) {
     memset(inst, 0, sizeof *inst);
@@ -65,21 +69,29 @@ int sd_instance_init(sd_instance *inst, const sd_instance_config *cfg,
     inst->policy.leeway_s = global->leeway_s;
     inst->policy.max_token_bytes = (size_t)global->max_token_bytes;
 
+    inst->policy.service_claim_name = cfg->service_claim_name;
+    inst->policy.service_claim_value = cfg->service_claim_value;
+
     /* The config validated the name ([A-Za-z0-9_-]{1,64}), so these fit. */
+    static const char *const suffix[SD_KEY_COUNT] = {
+        [SD_KEY_POOL] = "pool",   [SD_KEY_RESERVED] = "reserved",
+        [SD_KEY_SLOTS] = "slots", [SD_KEY_SEATS] = "seats",
+        [SD_KEY_META] = "meta",   [SD_KEY_EVENTS] = "events",
+    };
     int n = snprintf(inst->prefix, sizeof inst->prefix, "sd:{%s}:", cfg->name);
     inst->prefix_len = (size_t)n;
-    inst->pool_key_len = format_key(inst->pool_key, sizeof inst->pool_key,
-                                    inst->prefix, "pool");
-    inst->slots_key_len = format_key(inst->slots_key, sizeof inst->slots_key,
-                                     inst->prefix, "slots");
-    snprintf(inst->limit_arg, sizeof inst->limit_arg, "%" PRId64,
-             cfg->license_limit);
-    snprintf(inst->sliding_arg, sizeof inst->sliding_arg, "%" PRId64,
-             cfg->sliding_ms);
-    snprintf(inst->absolute_arg, sizeof inst->absolute_arg, "%" PRId64,
-             cfg->absolute_ms);
-    snprintf(inst->interactive_abs_arg, sizeof inst->interactive_abs_arg,
-             "%" PRId64, cfg->interactive_absolute_ms);
+    for (int k = 0; k < SD_KEY_COUNT; k++)
+        inst->key_len[k] = format_key(inst->key[k], sizeof inst->key[k],
+                                      inst->prefix, suffix[k]);
+    format_int(inst->limit_arg, sizeof inst->limit_arg, cfg->license_limit);
+    format_int(inst->sliding_arg, sizeof inst->sliding_arg, cfg->sliding_ms);
+    format_int(inst->absolute_arg, sizeof inst->absolute_arg, cfg->absolute_ms);
+    format_int(inst->interactive_abs_arg, sizeof inst->interactive_abs_arg,
+               cfg->interactive_absolute_ms);
+    format_int(inst->subject_cap_arg, sizeof inst->subject_cap_arg,
+               cfg->max_sessions_per_subject);
+    format_int(inst->events_max_arg, sizeof inst->events_max_arg, global->events_max);
+    inst->replica = global->replica_id ? global->replica_id : "";
     return 0;
 }
 

@@ -3,9 +3,15 @@
  *
  * Key layout (all under the instance's hash tag, one cluster slot):
  *   sd:{<instance>}:pool              hash   limit              no TTL
+ *   sd:{<instance>}:reserved          set    reserved subjects  no TTL
  *   sd:{<instance>}:slots             zset   session id -> expiry ms
+ *   sd:{<instance>}:seats             zset   reserved subject -> expiry ms
+ *   sd:{<instance>}:meta              hash   session id -> JSON record
+ *   sd:{<instance>}:events            stream lifecycle events   capped
  *   sd:{<instance>}:session:<id>      hash   the session
- *   sd:{<instance>}:binding:<hash>    string binding -> session id */
+ *   sd:{<instance>}:binding:<hash>    string binding -> session id
+ *   sd:{<instance>}:subject:<sha1>    zset   a subject's sessions (cap)
+ *   sd:{<instance>}:revoked:<jti>     string a revoked token, until its exp */
 #ifndef SD_SESSION_SESSION_H
 #define SD_SESSION_SESSION_H
 
@@ -18,17 +24,32 @@
 #include "sessiond/token.h"
 #include "store/store.h"
 
+/* The instance's own Redis keys (besides per-session and per-binding ones). */
+typedef enum sd_instance_key {
+    SD_KEY_POOL = 0,   /* hash: pool settings ("limit"); no TTL */
+    SD_KEY_RESERVED,   /* set: reserved subjects; no TTL */
+    SD_KEY_SLOTS,      /* zset: session id -> effective expiry (ms) */
+    SD_KEY_SEATS,      /* zset: reserved subject -> expiry of its seat session */
+    SD_KEY_META,       /* hash: session id -> JSON record for the reaper */
+    SD_KEY_EVENTS,     /* stream: lifecycle events, capped */
+    SD_KEY_COUNT
+} sd_instance_key;
+
 /* The runtime of one configured instance: its parsed keys, verification
- * policy and precomputed key names. Built once at start. */
+ * policy and precomputed key names and script arguments. Built once at
+ * start. */
 typedef struct sd_instance {
     const sd_instance_config *cfg;  /* borrowed from the sd_config */
     sd_keyset *keys;                /* owned */
     sd_verify_policy policy;
     char prefix[80];                /* "sd:{name}:" */
-    char pool_key[96];
-    char slots_key[96];
-    size_t prefix_len, pool_key_len, slots_key_len;
+    size_t prefix_len;
+    char key[SD_KEY_COUNT][96];     /* "sd:{name}:pool", ... */
+    size_t key_len[SD_KEY_COUNT];
+    /* Numbers as the scripts take them, formatted once. */
     char limit_arg[24], sliding_arg[24], absolute_arg[24], interactive_abs_arg[24];
+    char subject_cap_arg[24], events_max_arg[24];
+    const char *replica;            /* borrowed: the config's replica_id */
 } sd_instance;
 
 /* Loads the instance's keys (JWKS file, PEM files, HMAC secret) and builds
@@ -41,7 +62,8 @@ int sd_instance_init(sd_instance *inst, const sd_instance_config *cfg,
 void sd_instance_cleanup(sd_instance *inst);
 
 /* Session kind (SPEC §3): service when the token has no sub, or its sub
- * equals its client_id (RFC 9068 client credentials); else interactive. */
+ * equals its client_id (RFC 9068 client credentials), or the instance's
+ * service claim rule matched; else interactive. */
 typedef enum sd_session_kind {
     SD_KIND_INTERACTIVE = 0,
     SD_KIND_SERVICE,
@@ -74,6 +96,7 @@ typedef struct sd_session_result {
     int64_t used;             /* -1 when not asked for */
     int64_t limit;            /* -1 when not asked for */
     int64_t retry_after_ms;   /* denied: ms until a slot frees; -1 never */
+    int denied;               /* denied: SD_ELICENSE_LIMIT or SD_ESUBJECT_LIMIT */
 } sd_session_result;
 
 /* Opens or resumes the session of claims at inst. want_usage asks the script
@@ -88,13 +111,18 @@ int sd_session_open_or_resume(sd_store *store, const sd_instance *inst,
 int sd_session_close(sd_store *store, const sd_instance *inst,
                      const sd_claims *claims, sd_store_cb *cb, void *data);
 
+/* Writes the instance's pool settings (limit, reserved subjects) from its
+ * configuration unless Redis already has them. Same contract. */
+int sd_session_seed(sd_store *store, const sd_instance *inst, sd_store_cb *cb,
+                    void *data);
+
 /* Sweeps up to batch expired slots of inst. Same contract. */
 int sd_session_sweep(sd_store *store, const sd_instance *inst, int64_t batch,
                      sd_store_cb *cb, void *data);
 
 /* Parses an open_or_resume or close reply. Returns 0, or SD_ESTORE_REPLY for
  * anything that is not one of the documented shapes (a Redis error reply
- * included). */
+ * included). A revoked token is code SD_SCRIPT_REVOKED. */
 int sd_session_parse(const redisReply *reply, sd_session_result *out);
 
 #endif

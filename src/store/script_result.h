@@ -11,6 +11,8 @@ typedef enum sd_script_result {
     SD_SCRIPT_NONE = 5,     /* close: no open session */
     SD_SCRIPT_SWEPT = 6,    /* sweep: expired slots removed */
     SD_SCRIPT_USAGE = 7,    /* usage: counts */
+    SD_SCRIPT_REVOKED = 8,  /* open_or_resume: the token's jti is revoked */
+    SD_SCRIPT_SEEDED = 9,   /* seed: settings written (1) or already there (0) */
 } sd_script_result;
 
 /* The scripts the store loads, by position in its script table. */
@@ -19,6 +21,7 @@ typedef enum sd_script_id {
     SD_SCRIPT_CLOSE,
     SD_SCRIPT_SWEEP,
     SD_SCRIPT_USAGE_REPORT,
+    SD_SCRIPT_SEED,
     SD_SCRIPT_COUNT
 } sd_script_id;
 

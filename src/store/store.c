@@ -18,10 +18,11 @@
 
 /* File names (without ".lua") of the scripts, in sd_script_id order. */
 static const char *const script_names[SD_SCRIPT_COUNT] = {
-    [SD_SCRIPT_OPEN_OR_RESUME] = "open_or_resume-3",
-    [SD_SCRIPT_CLOSE] = "close-2",
-    [SD_SCRIPT_SWEEP] = "sweep-1",
-    [SD_SCRIPT_USAGE_REPORT] = "usage-2",
+    [SD_SCRIPT_OPEN_OR_RESUME] = "open_or_resume-8",
+    [SD_SCRIPT_CLOSE] = "close-5",
+    [SD_SCRIPT_SWEEP] = "sweep-4",
+    [SD_SCRIPT_USAGE_REPORT] = "usage-4",
+    [SD_SCRIPT_SEED] = "seed-2",
 };
 
 typedef enum {

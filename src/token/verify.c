@@ -444,6 +444,22 @@ static sd_claims *build_claims(const claim_text *t, const char *token,
     return c;
 }
 
+/* 1 when the policy's service claim rule matches: the claim equals the
+ * value, or is an array that contains it. Other types never match. */
+static int service_rule_matches(const json_t *claims, const sd_verify_policy *policy) {
+    if (!policy->service_claim_name || !policy->service_claim_value) return 0;
+    const json_t *v = json_object_get(claims, policy->service_claim_name);
+    const char *want = policy->service_claim_value;
+    if (json_is_string(v)) return strcmp(json_string_value(v), want) == 0;
+    if (!json_is_array(v)) return 0;
+    size_t i;
+    const json_t *a;
+    json_array_foreach(v, i, a) {
+        if (json_is_string(a) && strcmp(json_string_value(a), want) == 0) return 1;
+    }
+    return 0;
+}
+
 static int check_claims(const json_t *claims, const sd_verify_policy *policy,
                         int64_t now_s, const char *token, size_t token_len,
                         sd_claims **out) {
@@ -481,6 +497,7 @@ static int check_claims(const json_t *claims, const sd_verify_policy *policy,
 
     sd_claims *c = build_claims(&t, token, token_len);
     if (!c) return SD_ENOMEM;
+    c->service_claim = service_rule_matches(claims, policy);
     c->exp = exp;
     c->nbf = nbf;
     c->iat = iat;
@@ -503,6 +520,31 @@ int sd_token_verify(const char *token, size_t len, const sd_keyset *keys,
     int rc = verify_jws(token, len, keys, policy->max_token_bytes, &payload);
     if (rc != 0) return rc;
     rc = check_claims(payload, policy, now_s, token, len, out);
+    json_decref(payload);
+    return rc;
+}
+
+int sd_token_peek_issuer(const char *token, size_t len, size_t max_token_bytes,
+                         char *out, size_t cap) {
+    if (!token || len == 0) return SD_ETOKEN_MISSING;
+    if (len > max_token_bytes) return SD_ETOKEN_TOO_LARGE;
+    jws_parts p;
+    int rc = split_compact(token, len, &p);
+    if (rc != 0) return rc;
+    size_t buf_cap = sd_b64url_decoded_max(p.payload_len);
+    unsigned char *buf = malloc(buf_cap);
+    if (!buf) return SD_ENOMEM;
+    json_t *payload = NULL;
+    rc = decode_object(p.payload, p.payload_len, buf, buf_cap, &payload);
+    free(buf);
+    if (rc != 0) return rc;
+    const json_t *iss = json_object_get(payload, "iss");
+    if (!json_is_string(iss))
+        rc = SD_ETOKEN_ISSUER;
+    else if (json_string_length(iss) >= cap)
+        rc = SD_EINVAL;
+    else
+        memcpy(out, json_string_value(iss), json_string_length(iss) + 1);
     json_decref(payload);
     return rc;
 }

@@ -12,9 +12,28 @@
 #include "core/log.h"
 #include "sessiond/error.h"
 
+static void on_seed_reply(int err, const redisReply *reply, void *data) {
+    const sd_instance *inst = data;
+    if (!err && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[1]->type == REDIS_REPLY_INTEGER && reply->element[1]->integer == 1)
+        sd_log(SD_LOG_INFO, "pool settings seeded from the configuration", "instance",
+               inst->cfg->name, "limit", inst->limit_arg, NULL);
+}
+
+static void seed(sd_worker *w, const sd_instance *inst) {
+    int rc = sd_session_seed(w->store, inst, on_seed_reply, (void *)inst);
+    if (rc)
+        sd_log(SD_LOG_WARN, "cannot seed pool settings", "instance", inst->cfg->name,
+               "reason", sd_errname(rc), NULL);
+}
+
 static void on_store_state(int ready, const char *why, void *data) {
+    sd_worker *w = data;
     sd_log(ready ? SD_LOG_INFO : SD_LOG_WARN,
            ready ? "redis ready" : "redis unavailable", "reason", why, NULL);
+    /* A Redis that restarted empty gets its pool settings back at once. */
+    if (ready)
+        for (size_t i = 0; i < w->ninstances; i++) seed(w, &w->instances[i]);
 }
 
 /* ------------------------------------------------------------------------
@@ -42,6 +61,9 @@ static void on_sweep_timer(evutil_socket_t fd, short what, void *arg) {
     if (!sd_store_ready(w->store)) return;
     const sd_instance *inst = &w->instances[w->sweep_next];
     w->sweep_next = (w->sweep_next + 1) % w->ninstances;
+    /* Re-seeding each tick is one HSETNX; it restores settings lost to a
+     * FLUSHALL without a reconnect. */
+    seed(w, inst);
     sd_session_sweep(w->store, inst, w->cfg->sweep_batch, on_sweep_reply, w);
 }
 
@@ -126,14 +148,11 @@ const sd_instance *sd_worker_instance_for(const sd_worker *w, const char *host,
     return w->ninstances == 1 ? &w->instances[0] : NULL;
 }
 
-int sd_worker_verify(sd_worker *w, const sd_instance *inst, const char *token,
-                     size_t len, int64_t now_s, sd_claims **out) {
-    *out = NULL;
-    /* The size cap comes before hashing, too: nothing large is touched. */
-    if (len > inst->policy.max_token_bytes) return SD_ETOKEN_TOO_LARGE;
+/* Verifies with inst's keys and policy, through the cache. */
+static int verify_at(sd_worker *w, const sd_instance *inst, const char *token,
+                     size_t len, const unsigned char *sha, int64_t now_s,
+                     sd_claims **out) {
     if (w->cache) {
-        unsigned char sha[SHA256_DIGEST_LENGTH];
-        SHA256((const unsigned char *)token, len, sha);
         sd_claims *hit = sd_token_cache_get(w->cache, sha, inst, now_s,
                                             inst->policy.leeway_s);
         if (hit) {
@@ -143,5 +162,42 @@ int sd_worker_verify(sd_worker *w, const sd_instance *inst, const char *token,
     }
     int rc = sd_token_verify(token, len, inst->keys, &inst->policy, now_s, out);
     if (rc == 0 && w->cache) sd_token_cache_put(w->cache, *out, inst);
+    return rc;
+}
+
+/* Failures that a valid token of another instance would cause here. */
+static int may_be_other_instance(int rc) {
+    return rc == SD_ETOKEN_ISSUER || rc == SD_ETOKEN_KID_UNKNOWN ||
+           rc == SD_ETOKEN_NO_KEY || rc == SD_ETOKEN_SIGNATURE ||
+           rc == SD_ETOKEN_ALG_KEY_MISMATCH || rc == SD_ETOKEN_ALG_UNSUPPORTED ||
+           rc == SD_ETOKEN_AUDIENCE;
+}
+
+int sd_worker_verify(sd_worker *w, const sd_instance *inst, const char *token,
+                     size_t len, int64_t now_s, sd_claims **out) {
+    *out = NULL;
+    /* The size cap comes before hashing, too: nothing large is touched. */
+    if (len > inst->policy.max_token_bytes) return SD_ETOKEN_TOO_LARGE;
+    unsigned char sha[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)token, len, sha);
+    int rc = verify_at(w, inst, token, len, sha, now_s, out);
+    if (rc == 0 || w->ninstances < 2 || !may_be_other_instance(rc)) return rc;
+
+    /* A token valid at another instance gets 403 wrong_instance (SPEC §5).
+     * Its unverified iss names the instances worth trying (usually one), so
+     * a forged token costs no signature check per configured instance. */
+    char iss[512];
+    if (sd_token_peek_issuer(token, len, inst->policy.max_token_bytes, iss,
+                             sizeof iss) != 0)
+        return rc;
+    for (size_t i = 0; i < w->ninstances; i++) {
+        const sd_instance *other = &w->instances[i];
+        if (other == inst || strcmp(other->cfg->issuer, iss) != 0) continue;
+        sd_claims *claims = NULL;
+        if (verify_at(w, other, token, len, sha, now_s, &claims) == 0) {
+            sd_claims_unref(claims);
+            return SD_ETOKEN_WRONG_INSTANCE;
+        }
+    }
     return rc;
 }

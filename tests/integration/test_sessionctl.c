@@ -191,7 +191,7 @@ static char *mint(const char *arg, ...) {
 
 /* Verifies token against the fixture's key set as the daemon would. */
 static sd_claims *verify(const char *token, const char *audience) {
-    sd_verify_policy policy = {ISSUER, audience, 60, 8192};
+    sd_verify_policy policy = {ISSUER, audience, 60, 8192, NULL, NULL};
     sd_claims *claims = NULL;
     int rc = sd_token_verify(token, strlen(token), keys, &policy, (int64_t)time(NULL),
                              &claims);

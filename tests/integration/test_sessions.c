@@ -200,11 +200,11 @@ static void test_first_request_opens_second_resumes(void **state) {
     redisContext *c = sd_test_redis_connect(&redis);
     redisReply *r = redisCommand(c, "HGETALL sd:{basic}:session:%s", id1);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-    assert_int_equal(r->elements, 18);
+    assert_int_equal(r->elements, 22);
     const char *want[][2] = {{"id", id1}, {"subject", "alice"},
                              {"client_id", "erp-web"}, {"kind", "interactive"},
                              {"binding", "sid:sid-1"}, {"requests", "2"},
-                             {"absolute_deadline", "0"}};
+                             {"absolute_deadline", "0"}, {"seat", "shared"}};
     for (size_t w = 0; w < sizeof want / sizeof *want; w++) {
         int found = 0;
         for (size_t i = 0; i + 1 < r->elements; i += 2)
@@ -216,13 +216,14 @@ static void test_first_request_opens_second_resumes(void **state) {
     }
     freeReplyObject(r);
 
-    /* Every key but the pool settings has a TTL (SPEC §4). */
+    /* Every key but the pool settings and the event stream has a TTL
+     * (SPEC §4). */
     r = redisCommand(c, "KEYS sd:{basic}:*");
-    assert_int_equal(r->elements, 4); /* pool, slots, session, binding */
+    assert_int_equal(r->elements, 6); /* pool, slots, meta, events, session, binding */
     for (size_t i = 0; i < r->elements; i++) {
         const char *key = r->element[i]->str;
         redisReply *t = redisCommand(c, "PTTL %s", key);
-        if (strcmp(key, "sd:{basic}:pool") == 0)
+        if (strcmp(key, "sd:{basic}:pool") == 0 || strcmp(key, "sd:{basic}:events") == 0)
             assert_int_equal(t->integer, -1);
         else if (t->integer <= 0)
             fail_msg("key %s has no TTL (%lld)", key, t->integer);
@@ -459,8 +460,15 @@ static void test_bad_tokens_open_nothing(void **state) {
     assert_non_null(strstr(res.body, "\"reason\":\"signature_invalid\""));
     free(token);
 
-    /* A token of another issuer, expired, and one for the wrong audience. */
+    /* A valid token of another instance is refused as such (403); one of an
+     * issuer no instance has is a bad token (401). Then an expired one,
+     * and one for the wrong audience. */
     token = mint("idle", "eve", "erp-web", "sid-eve", NULL, 600);
+    call("GET", "/v1/auth", "basic", token, &res);
+    assert_int_equal(res.status, 403);
+    assert_non_null(strstr(res.body, "\"error\":\"wrong_instance\""));
+    free(token);
+    token = mint("nowhere", "eve", "erp-web", "sid-eve", NULL, 600);
     call("GET", "/v1/auth", "basic", token, &res);
     assert_int_equal(res.status, 401);
     assert_non_null(strstr(res.body, "\"reason\":\"issuer_mismatch\""));

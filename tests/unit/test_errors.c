@@ -25,7 +25,7 @@ static const int token_codes[] = {
 };
 static const int store_codes[] = {
     SD_ESTORE_UNAVAILABLE, SD_ESTORE_TIMEOUT, SD_ESTORE_REPLY, SD_ELICENSE_LIMIT,
-    SD_ENOT_FOUND, SD_EINSTANCE_UNKNOWN,
+    SD_ENOT_FOUND, SD_EINSTANCE_UNKNOWN, SD_ESUBJECT_LIMIT,
 };
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -71,6 +71,7 @@ static void test_http_table_matches_spec(void **state) {
         expect_http(token_codes[i], 401, "invalid_token");
     expect_http(SD_ETOKEN_WRONG_INSTANCE, 403, "wrong_instance");
     expect_http(SD_ELICENSE_LIMIT, 429, "license_limit_reached");
+    expect_http(SD_ESUBJECT_LIMIT, 429, "subject_limit_reached");
     expect_http(SD_ESTORE_UNAVAILABLE, 503, "store_unavailable");
     expect_http(SD_ESTORE_TIMEOUT, 503, "store_unavailable");
     expect_http(SD_ESTORE_REPLY, 503, "store_unavailable");

@@ -231,13 +231,24 @@ static void test_parse_opened_resumed_denied_closed(void **state) {
     assert_int_equal(r.used, 3);
     assert_int_equal(r.limit, 5);
 
-    const long long denied_i[] = {SD_SCRIPT_DENIED, 1500, 5, 5};
-    fake(&f, 4, denied_i, NULL);
+    const long long denied_i[] = {SD_SCRIPT_DENIED, 1500, 5, 5, 0};
+    const char *license_s[] = {NULL, NULL, NULL, NULL, "license_limit"};
+    fake(&f, 5, denied_i, license_s);
     assert_int_equal(sd_session_parse(&f.top, &r), 0);
     assert_int_equal(r.code, SD_SCRIPT_DENIED);
+    assert_int_equal(r.denied, SD_ELICENSE_LIMIT);
     assert_int_equal(r.retry_after_ms, 1500);
     assert_int_equal(r.used, 5);
     assert_int_equal(r.limit, 5);
+    const char *subject_s[] = {NULL, NULL, NULL, NULL, "subject_limit"};
+    fake(&f, 5, denied_i, subject_s);
+    assert_int_equal(sd_session_parse(&f.top, &r), 0);
+    assert_int_equal(r.denied, SD_ESUBJECT_LIMIT);
+
+    const long long revoked_i[] = {SD_SCRIPT_REVOKED};
+    fake(&f, 1, revoked_i, NULL);
+    assert_int_equal(sd_session_parse(&f.top, &r), 0);
+    assert_int_equal(r.code, SD_SCRIPT_REVOKED);
 
     const char *closed_s[] = {NULL, "xyz"};
     const long long closed_i[] = {SD_SCRIPT_CLOSED, 0};
@@ -274,6 +285,15 @@ static void test_parse_rejects_other_shapes(void **state) {
     /* Opened, but the id is an integer. */
     const long long bad_id[] = {SD_SCRIPT_OPENED, 7, 1, 2, 3, 4, 5};
     fake(&f, 7, bad_id, NULL);
+    assert_int_equal(sd_session_parse(&f.top, &r), SD_ESTORE_REPLY);
+
+    /* Denied without a reason, and with an unknown one. */
+    const long long denied_short[] = {SD_SCRIPT_DENIED, 1, 2, 3};
+    fake(&f, 4, denied_short, NULL);
+    assert_int_equal(sd_session_parse(&f.top, &r), SD_ESTORE_REPLY);
+    const long long denied_i[] = {SD_SCRIPT_DENIED, 1, 2, 3, 0};
+    const char *odd_s[] = {NULL, NULL, NULL, NULL, "moon_phase"};
+    fake(&f, 5, denied_i, odd_s);
     assert_int_equal(sd_session_parse(&f.top, &r), SD_ESTORE_REPLY);
 
     /* Closed without an id. */

@@ -32,7 +32,7 @@
     "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1700003600,"                       \
     "\"sub\":\"alice\"" extra "}"
 
-static const sd_verify_policy policy = {ISS, AUD, LEEWAY, MAX_BYTES};
+static const sd_verify_policy policy = {ISS, AUD, LEEWAY, MAX_BYTES, NULL, NULL};
 
 /* Keys made once for the whole run; the main key set holds the RSA key as
  * kid "rsa1" and the EC keys as "ec256", "ec384" and "ec521" (no HMAC). */
@@ -285,7 +285,7 @@ static void test_vectors_verify_from_pem(void **state) {
  * for the A-series JSON payloads, not JSON for the others. */
 static void test_vectors_full_verify_reasons(void **state) {
     (void)state;
-    const sd_verify_policy joe = {"joe", NULL, LEEWAY, MAX_BYTES};
+    const sd_verify_policy joe = {"joe", NULL, LEEWAY, MAX_BYTES, NULL, NULL};
     for (size_t i = 0; i < NVECTORS; i++) {
         sd_keyset *ks = vector_keys_jwk(&vectors[i]);
         size_t len;
@@ -936,7 +936,7 @@ static void test_audience(void **state) {
     assert_int_equal(rs256(fx, "{\"alg\":\"RS256\"}", payload), SD_ETOKEN_CLAIM_TYPE);
 
     /* Without a configured audience, aud is not required. */
-    const sd_verify_policy any = {ISS, NULL, LEEWAY, MAX_BYTES};
+    const sd_verify_policy any = {ISS, NULL, LEEWAY, MAX_BYTES, NULL, NULL};
     snprintf(payload, sizeof payload, "%s\"exp\":1700003600}", head);
     char *tok = sd_test_jws_sign("{\"alg\":\"RS256\"}", payload, "RS256", fx->rsa);
     sd_claims *c = NULL;

@@ -1,0 +1,42 @@
+--[[
+  Closes an open session and frees its slot at once: a logout (found by the
+  token's binding) or an operator's close (found by session id).
+
+  KEYS[1] slots     sorted set: session id -> effective expiry (ms)
+  KEYS[2] seats     sorted set: reserved subject -> expiry of its seat session
+  KEYS[3] meta      hash: session id -> JSON record
+  KEYS[4] events    capped stream of lifecycle events
+  KEYS[5] binding   string: binding -> session id (unused when ARGV[5] is set)
+
+  ARGV[1] key prefix of the instance, e.g. "sd:{acme}:"
+  ARGV[2] reason recorded in the "closed" event: "logout" or "admin"
+  ARGV[3] event stream length cap (approximate)
+  ARGV[4] replica id, recorded in events
+  ARGV[5] session id to close, or "" to use the binding
+
+  Returns one of (codes mirror enum sd_script_result):
+    {4, id}   closed
+    {5}       no open session
+]]
+--@include "includes/clock.lua"
+--@include "includes/slots.lua"
+--@include "includes/lifecycle.lua"
+
+local ctx = {slots = KEYS[1], seats = KEYS[2], meta = KEYS[3],
+             events = KEYS[4], prefix = ARGV[1], maxlen = ARGV[3],
+             replica = ARGV[4]}
+local id = ARGV[5]
+if id == '' then id = redis.call('GET', KEYS[5]) end
+if not id then return {5} end
+
+local now = now_ms()
+local expiry = redis.call('ZSCORE', ctx.slots, id)
+if not expiry then return {5} end
+if redis.call('PEXPIRETIME', ctx.prefix .. 'session:' .. id) <= now then
+  -- Already expired, not yet reaped: closed by time, not by this call.
+  local m = meta_of(ctx, id)
+  end_session(ctx, id, expiry_reason(m.d, tonumber(expiry)))
+  return {5}
+end
+end_session(ctx, id, ARGV[2])
+return {4, id}
