@@ -18,11 +18,18 @@ local function earliest_expiry(zset, now)
   return nil
 end
 
--- Keeps a key's own TTL at or past expires, so bookkeeping keys never live
--- without a TTL (SPEC §4) and vanish with their last session.
+-- How long the bookkeeping keys (slots, seats, meta, subject sets) outlive
+-- their last session: long enough for the sweep to reap its slot and record
+-- its "closed" event, short enough that an abandoned instance's keys go.
+local KEEP_AFTER_MS = 600000
+
+-- Keeps a bookkeeping key's own TTL at or past expires + KEEP_AFTER_MS, so
+-- it never lives without a TTL (SPEC §4) and vanishes after its last
+-- session has been reaped.
 local function cover(key, expires)
-  if redis.call('PEXPIRETIME', key) < expires then
-    redis.call('PEXPIREAT', key, expires)
+  local until_ms = expires + KEEP_AFTER_MS
+  if redis.call('PEXPIRETIME', key) < until_ms then
+    redis.call('PEXPIREAT', key, until_ms)
   end
 end
 

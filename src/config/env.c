@@ -72,7 +72,12 @@ static env_match match_table(const cfg_table *t, const char *s, size_t len,
             size_t rest_len = len - n - 1;
             char sub[PATH_LEN];
             if (f->type == CFG_OBJECT) {
-                snprintf(sub, sizeof sub, "%s", f->name);
+                /* Keep the prefix: an object inside an instance
+                 * (service_claim) is "instances[n].service_claim". */
+                if (prefix[0] == '\0')
+                    snprintf(sub, sizeof sub, "%s", f->name);
+                else
+                    snprintf(sub, sizeof sub, "%s.%s", prefix, f->name);
                 env_match m = match_table(f->sub, rest, rest_len, sub,
                                           instance, out);
                 if (m != ENV_UNKNOWN) return m;

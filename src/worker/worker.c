@@ -37,8 +37,9 @@ static void on_store_state(int ready, const char *why, void *data) {
 }
 
 /* ------------------------------------------------------------------------
- * Sweep: one instance per tick, round robin, so a deployment with many
- * instances spreads the work and every replica helps.
+ * Sweep: every instance each tick, so an expired session's slot and its
+ * "closed" event lag its expiry by at most one sweep interval (SPEC §4).
+ * The calls of one tick share the connection's pipeline.
  * ------------------------------------------------------------------------ */
 
 static void on_sweep_reply(int err, const redisReply *reply, void *data) {
@@ -59,12 +60,13 @@ static void on_sweep_timer(evutil_socket_t fd, short what, void *arg) {
                          .tv_usec = (w->cfg->sweep_interval_ms % 1000) * 1000};
     evtimer_add(&w->sweep_timer, &tv);
     if (!sd_store_ready(w->store)) return;
-    const sd_instance *inst = &w->instances[w->sweep_next];
-    w->sweep_next = (w->sweep_next + 1) % w->ninstances;
-    /* Re-seeding each tick is one HSETNX; it restores settings lost to a
-     * FLUSHALL without a reconnect. */
-    seed(w, inst);
-    sd_session_sweep(w->store, inst, w->cfg->sweep_batch, on_sweep_reply, w);
+    for (size_t i = 0; i < w->ninstances; i++) {
+        const sd_instance *inst = &w->instances[i];
+        /* Re-seeding each tick is one HSETNX; it restores settings lost to
+         * a FLUSHALL without a reconnect. */
+        seed(w, inst);
+        sd_session_sweep(w->store, inst, w->cfg->sweep_batch, on_sweep_reply, w);
+    }
 }
 
 /* ------------------------------------------------------------------------

@@ -22,7 +22,6 @@ typedef struct sd_worker {
     sd_store *store;
     sd_token_cache *cache;          /* NULL when disabled */
     struct event sweep_timer;
-    size_t sweep_next;              /* instance the next sweep visits */
 } sd_worker;
 
 /* Loads every instance's keys, creates the store (which starts connecting)

@@ -151,20 +151,8 @@ static void header(const sd_test_response *res, const char *name, char *out,
         fail_msg("header %s missing in:\n%s", name, res->headers);
 }
 
-static long long redis_now_ms(void) {
-    redisContext *c = sd_test_redis_connect(&redis);
-    redisReply *r = redisCommand(c, "TIME");
-    long long ms = atoll(r->element[0]->str) * 1000 + atoll(r->element[1]->str) / 1000;
-    freeReplyObject(r);
-    redisFree(c);
-    return ms;
-}
-
 /* Open sessions of an instance, counted the way SPEC §4 defines usage. */
-static long long usage(const char *inst) {
-    return sd_test_redis_int(&redis, "ZCOUNT sd:{%s}:slots (%lld +inf", inst,
-                             redis_now_ms());
-}
+static long long usage(const char *inst) { return sd_test_usage(&redis, inst); }
 
 /* ------------------------------------------------------------------------
  * Tests
@@ -349,9 +337,9 @@ static void test_limit_denies_with_retry_after(void **state) {
     assert_int_equal(res.status, 200);
 
     long long expires_a = sd_test_redis_int(&redis, "PEXPIRETIME sd:{limit}:session:%s", id_a);
-    long long before = redis_now_ms();
+    long long before = sd_test_redis_time_ms(&redis);
     call("GET", "/v1/auth", "limit", c, &res);
-    long long after = redis_now_ms();
+    long long after = sd_test_redis_time_ms(&redis);
     assert_int_equal(res.status, 429);
     header(&res, "Retry-After", retry, sizeof retry);
     long long got = atoll(retry);

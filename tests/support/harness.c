@@ -136,6 +136,24 @@ long long sd_test_redis_int(const sd_test_redis *r, const char *fmt, ...) {
     return v;
 }
 
+long long sd_test_redis_time_ms(const sd_test_redis *r) {
+    redisContext *c = sd_test_redis_connect(r);
+    if (!c) return -1;
+    redisReply *reply = redisCommand(c, "TIME");
+    long long ms = -1;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2)
+        ms = atoll(reply->element[0]->str) * 1000 + atoll(reply->element[1]->str) / 1000;
+    freeReplyObject(reply);
+    redisFree(c);
+    return ms;
+}
+
+long long sd_test_usage(const sd_test_redis *r, const char *inst) {
+    long long now = sd_test_redis_time_ms(r);
+    if (now < 0) return -999;
+    return sd_test_redis_int(r, "ZCOUNT sd:{%s}:slots (%lld +inf", inst, now);
+}
+
 /* ------------------------------------------------------------------------
  * sessiond
  * ------------------------------------------------------------------------ */
@@ -254,10 +272,14 @@ int sd_test_http(int port, const char *method, const char *path,
         close(fd);
         return -1;
     }
+    /* A test that sends its own Host (instance selection) replaces ours. */
+    int own_host = extra_headers && (strncmp(extra_headers, "Host:", 5) == 0 ||
+                                     strstr(extra_headers, "\r\nHost:") != NULL);
     int n = snprintf(req, cap,
-                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                     "%s %s HTTP/1.1\r\n%sConnection: close\r\n"
                      "%s%s%s%s\r\n",
-                     method, path, bearer ? "Authorization: Bearer " : "",
+                     method, path, own_host ? "" : "Host: 127.0.0.1\r\n",
+                     bearer ? "Authorization: Bearer " : "",
                      bearer ? bearer : "", bearer ? "\r\n" : "",
                      extra_headers ? extra_headers : "");
     int rc = write_all(fd, req, (size_t)n);

@@ -35,6 +35,14 @@ redisContext *sd_test_redis_connect(const sd_test_redis *r);
  * whole number, e.g. HGET of a counter), or -999 on anything else. */
 long long sd_test_redis_int(const sd_test_redis *r, const char *fmt, ...);
 
+/* Redis's clock (TIME) in ms: the session clock, for counting open slots
+ * the way the scripts do. -1 on failure. */
+long long sd_test_redis_time_ms(const sd_test_redis *r);
+
+/* Open sessions of an instance: members of sd:{inst}:slots scored after
+ * Redis's now (SPEC §4 usage). -999 on failure. */
+long long sd_test_usage(const sd_test_redis *r, const char *inst);
+
 /* A sessiond child. */
 typedef struct sd_test_daemon {
     pid_t pid;
