@@ -38,6 +38,18 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg) {
     sd_http_server_drain(d->server);
 }
 
+/* SIGHUP: reload every instance's keys (key rotation without a restart). */
+static void on_reload_signal(evutil_socket_t sig, short what, void *arg) {
+    sd_worker *worker = arg;
+    char err[512] = "";
+    int rc = sd_worker_reload_keys(worker, err, sizeof err);
+    if (rc)
+        sd_log(SD_LOG_ERROR, "key reload failed; keeping the current keys", "reason",
+               err, NULL);
+    else
+        sd_log(SD_LOG_INFO, "keys reloaded", NULL);
+}
+
 int main(int argc, char **argv) {
     const char *config_path = NULL;
     int check_only = 0;
@@ -72,7 +84,7 @@ int main(int argc, char **argv) {
     daemon_state d = {0};
     sd_worker worker;
     int worker_up = 0;
-    struct event *sig_term = NULL, *sig_int = NULL;
+    struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL;
     signal(SIGPIPE, SIG_IGN);
 
     if (!(d.base = event_base_new())) {
@@ -96,8 +108,9 @@ int main(int argc, char **argv) {
     }
     sig_term = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
     sig_int = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
-    if (!sig_term || !sig_int || evsignal_add(sig_term, NULL) ||
-        evsignal_add(sig_int, NULL)) {
+    sig_hup = evsignal_new(d.base, SIGHUP, on_reload_signal, &worker);
+    if (!sig_term || !sig_int || !sig_hup || evsignal_add(sig_term, NULL) ||
+        evsignal_add(sig_int, NULL) || evsignal_add(sig_hup, NULL)) {
         fprintf(stderr, "sessiond: cannot install signal handlers\n");
         goto out;
     }
@@ -111,6 +124,7 @@ int main(int argc, char **argv) {
 out:
     if (sig_term) event_free(sig_term);
     if (sig_int) event_free(sig_int);
+    if (sig_hup) event_free(sig_hup);
     sd_http_server_free(d.server);
     if (worker_up) sd_worker_cleanup(&worker);
     if (d.base) event_base_free(d.base);

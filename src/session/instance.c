@@ -6,33 +6,34 @@
 #include "sessiond/error.h"
 #include "session/session.h"
 
-static int load_keys(sd_instance *inst, const sd_instance_config *cfg,
-                     char *err, size_t errlen) {
+/* Loads every key source of cfg into ks. */
+static int load_keys(sd_keyset *ks, const sd_instance_config *cfg, char *err,
+                     size_t errlen) {
     int rc = 0;
     int allow_hmac = cfg->hmac_secret != NULL;
     if (cfg->jwks_file &&
-        (rc = sd_keyset_add_jwks_file(inst->keys, cfg->jwks_file, allow_hmac))) {
+        (rc = sd_keyset_add_jwks_file(ks, cfg->jwks_file, allow_hmac))) {
         snprintf(err, errlen, "instance %s: jwks_file %s: %s", cfg->name,
                  cfg->jwks_file, sd_strerror(rc));
         return rc;
     }
     for (size_t i = 0; i < cfg->npem_keys; i++) {
         const sd_pem_key *pem = &cfg->pem_keys[i];
-        if ((rc = sd_keyset_add_pem_file(inst->keys, pem->path, pem->kid))) {
+        if ((rc = sd_keyset_add_pem_file(ks, pem->path, pem->kid))) {
             snprintf(err, errlen, "instance %s: pem key %s: %s", cfg->name,
                      pem->path, sd_strerror(rc));
             return rc;
         }
     }
     if (cfg->hmac_secret &&
-        (rc = sd_keyset_add_hmac(inst->keys,
+        (rc = sd_keyset_add_hmac(ks,
                                  (const unsigned char *)cfg->hmac_secret,
                                  strlen(cfg->hmac_secret), NULL))) {
         snprintf(err, errlen, "instance %s: hmac_secret: %s", cfg->name,
                  sd_strerror(rc));
         return rc;
     }
-    if (sd_keyset_count(inst->keys) == 0) {
+    if (sd_keyset_count(ks) == 0) {
         snprintf(err, errlen, "instance %s: no usable verification key",
                  cfg->name);
         return SD_EINVAL;
@@ -59,7 +60,7 @@ int sd_instance_init(sd_instance *inst, const sd_instance_config *cfg,
         snprintf(err, errlen, "out of memory");
         return SD_ENOMEM;
     }
-    int rc = load_keys(inst, cfg, err, errlen);
+    int rc = load_keys(inst->keys, cfg, err, errlen);
     if (rc) {
         sd_instance_cleanup(inst);
         return rc;
@@ -93,6 +94,27 @@ int sd_instance_init(sd_instance *inst, const sd_instance_config *cfg,
     format_int(inst->events_max_arg, sizeof inst->events_max_arg, global->events_max);
     inst->replica = global->replica_id ? global->replica_id : "";
     return 0;
+}
+
+int sd_instance_load_keys(const sd_instance *inst, sd_keyset **out, char *err,
+                          size_t errlen) {
+    sd_keyset *ks = sd_keyset_new();
+    if (!ks) {
+        snprintf(err, errlen, "out of memory");
+        return SD_ENOMEM;
+    }
+    int rc = load_keys(ks, inst->cfg, err, errlen);
+    if (rc) {
+        sd_keyset_free(ks);
+        return rc;
+    }
+    *out = ks;
+    return 0;
+}
+
+void sd_instance_swap_keys(sd_instance *inst, sd_keyset *keys) {
+    sd_keyset_free(inst->keys);
+    inst->keys = keys;
 }
 
 void sd_instance_cleanup(sd_instance *inst) {

@@ -58,6 +58,17 @@ typedef struct sd_instance {
 int sd_instance_init(sd_instance *inst, const sd_instance_config *cfg,
                      const sd_config *global, char *err, size_t errlen);
 
+/* Loads the instance's key sources again into a new key set (*out, owned
+ * by the caller) without touching the one in use. Returns 0, or SD_EIO /
+ * SD_EINVAL / SD_ENOMEM with the failing file named in err. */
+int sd_instance_load_keys(const sd_instance *inst, sd_keyset **out, char *err,
+                          size_t errlen);
+
+/* Replaces the instance's key set with keys (taking ownership) and frees the
+ * old one. Verified claims do not point into key sets, so requests in
+ * flight are unaffected. */
+void sd_instance_swap_keys(sd_instance *inst, sd_keyset *keys);
+
 /* Frees what sd_instance_init allocated. */
 void sd_instance_cleanup(sd_instance *inst);
 

@@ -32,10 +32,18 @@ sd_token_cache *sd_token_cache_new(size_t entries) {
     return cache;
 }
 
-void sd_token_cache_free(sd_token_cache *cache) {
+void sd_token_cache_clear(sd_token_cache *cache) {
     if (!cache) return;
     size_t n = (cache->bucket_mask + 1) * SD_TOKEN_CACHE_WAYS;
-    for (size_t i = 0; i < n; i++) sd_claims_unref(cache->entries[i].claims);
+    for (size_t i = 0; i < n; i++) {
+        sd_claims_unref(cache->entries[i].claims);
+        cache->entries[i].claims = NULL;
+    }
+}
+
+void sd_token_cache_free(sd_token_cache *cache) {
+    if (!cache) return;
+    sd_token_cache_clear(cache);
     free(cache->entries);
     free(cache);
 }

@@ -37,6 +37,10 @@ sd_claims *sd_token_cache_get(sd_token_cache *cache, const unsigned char sha[32]
 void sd_token_cache_put(sd_token_cache *cache, sd_claims *claims,
                         const void *owner);
 
+/* Drops every entry (e.g. after the keys changed: a token verified by a key
+ * that is gone must be verified again). */
+void sd_token_cache_clear(sd_token_cache *cache);
+
 /* Counters for metrics. */
 uint64_t sd_token_cache_hits(const sd_token_cache *cache);
 uint64_t sd_token_cache_misses(const sd_token_cache *cache);

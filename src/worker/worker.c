@@ -126,6 +126,23 @@ void sd_worker_cleanup(sd_worker *w) {
 
 int sd_worker_ready(const sd_worker *w) { return sd_store_ready(w->store); }
 
+int sd_worker_reload_keys(sd_worker *w, char *err, size_t errlen) {
+    sd_keyset **fresh = calloc(w->ninstances, sizeof *fresh);
+    if (!fresh) return SD_ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < w->ninstances && rc == 0; i++)
+        rc = sd_instance_load_keys(&w->instances[i], &fresh[i], err, errlen);
+    for (size_t i = 0; i < w->ninstances; i++) {
+        if (rc == 0)
+            sd_instance_swap_keys(&w->instances[i], fresh[i]);
+        else
+            sd_keyset_free(fresh[i]);
+    }
+    free(fresh);
+    if (rc == 0) sd_token_cache_clear(w->cache);
+    return rc;
+}
+
 /* ------------------------------------------------------------------------
  * Requests
  * ------------------------------------------------------------------------ */

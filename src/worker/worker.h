@@ -38,6 +38,12 @@ void sd_worker_cleanup(sd_worker *w);
  * are loaded before init returns). */
 int sd_worker_ready(const sd_worker *w);
 
+/* Reloads every instance's keys from their files (SIGHUP), all or nothing:
+ * when any instance fails, every instance keeps its current keys and err
+ * names the failure. On success the token cache is emptied, so a key that
+ * was removed stops verifying at once. Returns 0 or a negative sd_err. */
+int sd_worker_reload_keys(sd_worker *w, char *err, size_t errlen);
+
 /* The instance a request addresses (SPEC §5): by Host (port ignored), else
  * by the X-Instance header, else the single configured instance. Either
  * argument may be NULL. Returns NULL when none matches. */

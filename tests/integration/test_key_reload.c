@@ -1,0 +1,137 @@
+/* SIGHUP reloads keys (SPEC §6): a rotated-in key verifies, a removed key
+ * stops verifying even for tokens already cached, and a broken key file
+ * keeps the keys in use. Real redis-server, real sessiond, real HTTP. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+
+#include "harness.h"
+#include "jws_mint.h"
+
+static sd_test_redis redis;
+static sd_test_daemon daemon_proc;
+static EVP_PKEY *old_key, *new_key;
+static char jwks_path[] = "/tmp/sd-test-jwks-XXXXXX";
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+static int setup(void **state) {
+    old_key = EVP_RSA_gen(2048);
+    new_key = EVP_RSA_gen(2048);
+    int fd = mkstemp(jwks_path);
+    if (!old_key || !new_key || fd < 0) return -1;
+    close(fd);
+    char *jwks = sd_test_jwks(old_key, "old", NULL);
+    FILE *f = fopen(jwks_path, "w");
+    if (!jwks || !f) return -1;
+    fputs(jwks, f);
+    fclose(f);
+    free(jwks);
+    if (sd_test_redis_start(&redis)) return -1;
+    char config[1024];
+    snprintf(config, sizeof config,
+             "{\"listen\": \"127.0.0.1:@PORT@\","
+             " \"redis\": {\"url\": \"redis://127.0.0.1:@REDIS_PORT@\"},"
+             " \"instances\": [{\"name\": \"rot\", \"issuer\": \"https://id.test/rot\","
+             "   \"jwks_file\": \"%s\", \"license_limit\": 10}]}",
+             jwks_path);
+    return sd_test_daemon_start(&daemon_proc, config, redis.port, 1);
+}
+
+static int teardown(void **state) {
+    sd_test_daemon_stop(&daemon_proc);
+    sd_test_redis_stop(&redis, 0);
+    unlink(jwks_path);
+    EVP_PKEY_free(old_key);
+    EVP_PKEY_free(new_key);
+    return 0;
+}
+
+static char *token(EVP_PKEY *key, const char *kid, const char *sub) {
+    char header[128], payload[256];
+    long now = (long)time(NULL);
+    snprintf(header, sizeof header, "{\"alg\":\"RS256\",\"kid\":\"%s\"}", kid);
+    snprintf(payload, sizeof payload,
+             "{\"iss\":\"https://id.test/rot\",\"sub\":\"%s\",\"client_id\":\"web\","
+             "\"exp\":%ld}",
+             sub, now + 600);
+    char *t = sd_test_jws_sign(header, payload, "RS256", key);
+    assert_non_null(t);
+    return t;
+}
+
+static int status_of(const char *tok, char *body, size_t cap) {
+    sd_test_response res;
+    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/v1/auth", tok, NULL, &res), 0);
+    if (body) {
+        /* Bodies here are short JSON; keep what fits. */
+        size_t n = strnlen(res.body, cap - 1);
+        memcpy(body, res.body, n);
+        body[n] = '\0';
+    }
+    return res.status;
+}
+
+/* Sends SIGHUP and waits until the daemon has logged the outcome. */
+static void reload_and_wait(const char *log_line) {
+    assert_int_equal(kill(daemon_proc.pid, SIGHUP), 0);
+    for (int i = 0; i < 100; i++) {
+        FILE *f = fopen(daemon_proc.log_path, "r");
+        char line[1024];
+        int seen = 0;
+        while (f && fgets(line, sizeof line, f))
+            if (strstr(line, log_line)) seen++;
+        if (f) fclose(f);
+        if (seen > 0) return;
+        sd_test_sleep_ms(20);
+    }
+    fail_msg("no \"%s\" in the log", log_line);
+}
+
+static void test_sighup_rotates_keys(void **state) {
+    char body[1024];
+    char *old_tok = token(old_key, "old", "alice");
+    char *new_tok = token(new_key, "new", "bob");
+    assert_int_equal(status_of(old_tok, NULL, 0), 200); /* verified and cached */
+    assert_int_equal(status_of(new_tok, body, sizeof body), 401);
+    assert_non_null(strstr(body, "\"reason\":\"kid_unknown\""));
+
+    /* Rotate: the file now holds only the new key. */
+    char *jwks = sd_test_jwks(new_key, "new", NULL);
+    write_file(jwks_path, jwks);
+    free(jwks);
+    reload_and_wait("keys reloaded");
+    assert_int_equal(status_of(new_tok, NULL, 0), 200);
+    /* The old key is gone: its token fails although it was cached. */
+    assert_int_equal(status_of(old_tok, body, sizeof body), 401);
+    assert_non_null(strstr(body, "\"reason\":\"kid_unknown\""));
+
+    /* A broken file keeps the keys in use. */
+    write_file(jwks_path, "{\"keys\": [ this is not json");
+    reload_and_wait("key reload failed");
+    assert_int_equal(status_of(new_tok, NULL, 0), 200);
+    free(old_tok);
+    free(new_tok);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sighup_rotates_keys),
+    };
+    return cmocka_run_group_tests_name("key_reload", tests, setup, teardown);
+}
