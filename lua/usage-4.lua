@@ -6,11 +6,13 @@
   KEYS[3] slots     sorted set: session id -> effective expiry (ms)
   KEYS[4] seats     sorted set: reserved subject -> expiry of its seat session
 
-  ARGV[1] default license limit (reported when the pool has none yet)
+  ARGV[1] default license limit (reported when the pool has none yet; -1
+          when the caller has no configuration to take one from)
 
-  Returns {7, used, limit, earliest_expiry_ms, now_ms, reserved, seats_used}:
-  earliest_expiry_ms is -1 when no session is open; reserved is the number
-  of reserved subjects, seats_used how many of them hold their seat.
+  Returns {7, used, limit, earliest_expiry_ms, now_ms, reserved, seats_used,
+  subjects}: earliest_expiry_ms is -1 when no session is open; reserved is
+  the number of reserved subjects, seats_used how many of them hold their
+  seat, subjects the reserved subjects themselves, sorted.
 ]]
 --@include "includes/clock.lua"
 --@include "includes/slots.lua"
@@ -18,5 +20,7 @@
 local pool, reserved, slots, seats = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now = now_ms()
 local limit = tonumber(redis.call('HGET', pool, 'limit') or ARGV[1])
+local subjects = redis.call('SMEMBERS', reserved)
+table.sort(subjects)
 return {7, open_count(slots, now), limit, earliest_expiry(slots, now) or -1,
-        now, redis.call('SCARD', reserved), open_count(seats, now)}
+        now, #subjects, open_count(seats, now), subjects}

@@ -2,8 +2,10 @@
 -- removes a session goes through end_session() or reap(), so each closed
 -- session gets exactly one "closed" event.
 --
--- ctx is a table {slots, seats, meta, events, maxlen, replica, prefix}:
--- the instance's bookkeeping keys and event settings. The meta hash maps an
+-- ctx is a table {slots, seats, meta, opened, events, maxlen, replica,
+-- prefix}: the instance's bookkeeping keys and event settings. The opened
+-- sorted set indexes open sessions by opening time (ms), for listing them
+-- newest first. The meta hash maps an
 -- open session id to a small JSON record {s = subject, c = client_id,
 -- k = kind, d = absolute deadline, t = seat}, which is all that is left to
 -- describe a session once its own key has expired.
@@ -43,6 +45,7 @@ local function end_session(ctx, id, reason)
   redis.call('DEL', session)
   redis.call('ZREM', ctx.slots, id)
   redis.call('HDEL', ctx.meta, id)
+  redis.call('ZREM', ctx.opened, id)
   if m.s ~= '' then redis.call('ZREM', subject_key(ctx.prefix, m.s), id) end
   emit(ctx, 'closed', 'id', id, 'reason', reason, 'subject', m.s,
        'client_id', m.c, 'kind', m.k)
@@ -50,22 +53,27 @@ end
 
 -- Removes up to batch expired slots, each with its "closed" event (idle or
 -- absolute). Their session keys have expired on their own; a binding key
--- expires with its session. Returns how many were removed.
+-- expires with its session. Returns how many were removed, and of those how
+-- many ended idle and how many at their absolute deadline (for metrics).
 local function reap(ctx, now, batch)
   local expired = redis.call('ZRANGEBYSCORE', ctx.slots, '-inf', now,
                              'WITHSCORES', 'LIMIT', 0, batch)
   local ids = {}
+  local idle, absolute = 0, 0
   for i = 1, #expired, 2 do
     local id, expiry = expired[i], tonumber(expired[i + 1])
     local m = meta_of(ctx, id)
+    local reason = expiry_reason(m.d, expiry)
+    if reason == 'idle' then idle = idle + 1 else absolute = absolute + 1 end
     ids[#ids + 1] = id
-    emit(ctx, 'closed', 'id', id, 'reason', expiry_reason(m.d, expiry),
+    emit(ctx, 'closed', 'id', id, 'reason', reason,
          'subject', m.s, 'client_id', m.c, 'kind', m.k)
   end
   if #ids > 0 then
     redis.call('ZREM', ctx.slots, unpack(ids))
     redis.call('HDEL', ctx.meta, unpack(ids))
+    redis.call('ZREM', ctx.opened, unpack(ids))
   end
   redis.call('ZREMRANGEBYSCORE', ctx.seats, '-inf', now)
-  return #ids
+  return #ids, idle, absolute
 end

@@ -44,9 +44,6 @@ void sd_http_send_limit(sd_http_server *srv, struct evhttp_request *req, int err
 /* Adds the headers every response carries (X-Served-By, Cache-Control). */
 void sd_http_common_headers(sd_http_server *srv, struct evhttp_request *req);
 
-/* Formats ms since the epoch as RFC 3339 UTC with milliseconds. */
-void sd_http_format_time(int64_t ms, char out[32]);
-
 /* Route handlers (src/http/session_routes.c). */
 void sd_http_handle_auth(sd_http_server *srv, struct evhttp_request *req,
                          int want_body);

@@ -80,14 +80,6 @@ void sd_http_send_limit(sd_http_server *srv, struct evhttp_request *req, int err
     sd_http_send_json(srv, req, e.status, body, (size_t)n);
 }
 
-void sd_http_format_time(int64_t ms, char out[32]) {
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
-}
-
 /* ------------------------------------------------------------------------
  * Routing
  * ------------------------------------------------------------------------ */

@@ -10,6 +10,7 @@
 #include <event2/http.h>
 #include <jansson.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "http/http_internal.h"
 #include "sessiond/error.h"
@@ -101,7 +102,7 @@ static void send_session_headers(session_request *sr,
                                  const sd_session_result *res) {
     struct evkeyvalq *h = evhttp_request_get_output_headers(sr->req);
     char expires[32];
-    sd_http_format_time(res->expires_at_ms, expires);
+    sd_format_time_ms(res->expires_at_ms, expires);
     evhttp_add_header(h, "X-Session-Id", res->id);
     if (sr->claims->sub) evhttp_add_header(h, "X-Session-Subject", sr->claims->sub);
     evhttp_add_header(h, "X-Session-Kind",
@@ -111,8 +112,8 @@ static void send_session_headers(session_request *sr,
 
 static void send_session_body(session_request *sr, const sd_session_result *res) {
     char opened[32], expires[32];
-    sd_http_format_time(res->opened_at_ms, opened);
-    sd_http_format_time(res->expires_at_ms, expires);
+    sd_format_time_ms(res->opened_at_ms, opened);
+    sd_format_time_ms(res->expires_at_ms, expires);
     const sd_claims *c = sr->claims;
     json_t *doc = json_pack(
         "{s:{s:s, s:s?, s:s?, s:s, s:s, s:s, s:I, s:b}, s:{s:I, s:I}}",

@@ -7,6 +7,7 @@
 
 #include "core/base64url.h"
 #include "sessiond/error.h"
+#include "session/script_args.h"
 #include "session/session.h"
 
 /* A claim reaps at most this many expired slots, so no single request pays
@@ -20,30 +21,8 @@ static int new_session_id(char out[32]) {
     return sd_b64url_encode(raw, sizeof raw, out, 32, NULL);
 }
 
-/* Argument lists are built as parallel arrays of pointers and lengths. */
-typedef struct script_args {
-    const char *v[24];
-    size_t len[24];
-    int n;
-} script_args;
-
-static void add(script_args *a, const char *s, size_t len) {
-    a->v[a->n] = s;
-    a->len[a->n++] = len;
-}
-
-static void add_str(script_args *a, const char *s) { add(a, s, strlen(s)); }
-
-static void add_key(script_args *a, const sd_instance *inst, sd_instance_key k) {
-    add(a, inst->key[k], inst->key_len[k]);
-}
-
-/* The revocation key of a jti: prefix "revoked:" jti. Short keys live in
- * buf; longer ones (a jti can be as long as a token) are allocated, and
- * *owned is set for the caller to free. NULL when out of memory. */
-static char *revoked_key(const sd_instance *inst, const sd_claims *claims, char *buf,
-                         size_t cap, size_t *len, char **owned) {
-    const char *jti = claims->jti ? claims->jti : "";
+char *sd_session_revoked_key(const sd_instance *inst, const char *jti, char *buf,
+                             size_t cap, size_t *len, char **owned) {
     size_t jl = strlen(jti);
     /* A token without jti cannot be revoked: "revoked:" alone is never set
      * (the verifier refuses an empty jti). */
@@ -70,8 +49,9 @@ int sd_session_open_or_resume(sd_store *store, const sd_instance *inst,
     if (rc) return rc;
     char revoked_buf[256], *revoked_owned;
     size_t revoked_len;
-    const char *revoked = revoked_key(inst, claims, revoked_buf, sizeof revoked_buf,
-                                      &revoked_len, &revoked_owned);
+    const char *revoked =
+        sd_session_revoked_key(inst, claims->jti ? claims->jti : "", revoked_buf,
+                               sizeof revoked_buf, &revoked_len, &revoked_owned);
     if (!revoked) return SD_ENOMEM;
 
     script_args a = {.n = 0};
@@ -83,6 +63,7 @@ int sd_session_open_or_resume(sd_store *store, const sd_instance *inst,
     add_key(&a, inst, SD_KEY_EVENTS);
     add(&a, binding.key, binding.key_len);
     add(&a, revoked, revoked_len);
+    add_key(&a, inst, SD_KEY_OPENED);
     add(&a, inst->prefix, inst->prefix_len);
     add_str(&a, id);
     add_str(&a, inst->sliding_arg);
@@ -97,27 +78,45 @@ int sd_session_open_or_resume(sd_store *store, const sd_instance *inst,
     add_str(&a, inst->subject_cap_arg);
     add_str(&a, inst->events_max_arg);
     add_str(&a, inst->replica);
-    rc = sd_store_call(store, SD_SCRIPT_OPEN_OR_RESUME, 8, a.n, a.v, a.len, cb, data);
+    rc = sd_store_call(store, SD_SCRIPT_OPEN_OR_RESUME, 9, a.n, a.v, a.len, cb, data);
     free(revoked_owned);
     return rc;
+}
+
+/* close-6 by binding key (logout) or by session id (operator). */
+static int close_call(sd_store *store, const sd_instance *inst,
+                      const char *binding_key, size_t binding_len, const char *id,
+                      const char *reason, sd_store_cb *cb, void *data) {
+    script_args a = {.n = 0};
+    add_key(&a, inst, SD_KEY_SLOTS);
+    add_key(&a, inst, SD_KEY_SEATS);
+    add_key(&a, inst, SD_KEY_META);
+    add_key(&a, inst, SD_KEY_EVENTS);
+    add(&a, binding_key, binding_len);
+    add_key(&a, inst, SD_KEY_OPENED);
+    add(&a, inst->prefix, inst->prefix_len);
+    add_str(&a, reason);
+    add_str(&a, inst->events_max_arg);
+    add_str(&a, inst->replica);
+    add_str(&a, id);
+    return sd_store_call(store, SD_SCRIPT_CLOSE, 6, a.n, a.v, a.len, cb, data);
 }
 
 int sd_session_close(sd_store *store, const sd_instance *inst,
                      const sd_claims *claims, sd_store_cb *cb, void *data) {
     sd_binding binding;
     sd_binding_of(inst, claims, sd_session_kind_of(claims), &binding);
-    script_args a = {.n = 0};
-    add_key(&a, inst, SD_KEY_SLOTS);
-    add_key(&a, inst, SD_KEY_SEATS);
-    add_key(&a, inst, SD_KEY_META);
-    add_key(&a, inst, SD_KEY_EVENTS);
-    add(&a, binding.key, binding.key_len);
-    add(&a, inst->prefix, inst->prefix_len);
-    add_str(&a, "logout");
-    add_str(&a, inst->events_max_arg);
-    add_str(&a, inst->replica);
-    add_str(&a, "");
-    return sd_store_call(store, SD_SCRIPT_CLOSE, 5, a.n, a.v, a.len, cb, data);
+    return close_call(store, inst, binding.key, binding.key_len, "", "logout", cb,
+                      data);
+}
+
+int sd_session_close_id(sd_store *store, const sd_instance *inst, const char *id,
+                        const char *reason, sd_store_cb *cb, void *data) {
+    /* The binding key is not used with an id, but every KEYS slot must name
+     * a key of the instance's hash tag: the pool key stands in. */
+    if (!*id) return SD_EINVAL;
+    return close_call(store, inst, inst->key[SD_KEY_POOL], inst->key_len[SD_KEY_POOL],
+                      id, reason, cb, data);
 }
 
 int sd_session_sweep(sd_store *store, const sd_instance *inst, int64_t batch,
@@ -129,11 +128,14 @@ int sd_session_sweep(sd_store *store, const sd_instance *inst, int64_t batch,
     add_key(&a, inst, SD_KEY_SEATS);
     add_key(&a, inst, SD_KEY_META);
     add_key(&a, inst, SD_KEY_EVENTS);
+    add_key(&a, inst, SD_KEY_OPENED);
+    add_key(&a, inst, SD_KEY_POOL);
     add(&a, inst->prefix, inst->prefix_len);
     add_str(&a, batch_arg);
     add_str(&a, inst->events_max_arg);
     add_str(&a, inst->replica);
-    return sd_store_call(store, SD_SCRIPT_SWEEP, 4, a.n, a.v, a.len, cb, data);
+    add_str(&a, inst->limit_arg);
+    return sd_store_call(store, SD_SCRIPT_SWEEP, 6, a.n, a.v, a.len, cb, data);
 }
 
 int sd_session_seed(sd_store *store, const sd_instance *inst, sd_store_cb *cb,
@@ -196,14 +198,17 @@ int sd_session_parse(const redisReply *reply, sd_session_result *out) {
             int_at(reply, 2, &out->opened_at_ms) ||
             int_at(reply, 3, &out->expires_at_ms) ||
             int_at(reply, 4, &out->requests) || int_at(reply, 5, &out->used) ||
-            int_at(reply, 6, &out->limit))
+            int_at(reply, 6, &out->limit) || int_at(reply, 7, &out->closed_idle) ||
+            int_at(reply, 8, &out->closed_absolute))
             return SD_ESTORE_REPLY;
         return 0;
     case SD_SCRIPT_DENIED: {
         char reason[32];
         if (int_at(reply, 1, &out->retry_after_ms) ||
             int_at(reply, 2, &out->used) || int_at(reply, 3, &out->limit) ||
-            id_at(reply, 4, reason, sizeof reason))
+            id_at(reply, 4, reason, sizeof reason) ||
+            int_at(reply, 5, &out->closed_idle) ||
+            int_at(reply, 6, &out->closed_absolute))
             return SD_ESTORE_REPLY;
         if (strcmp(reason, "license_limit") == 0)
             out->denied = SD_ELICENSE_LIMIT;
@@ -216,6 +221,10 @@ int sd_session_parse(const redisReply *reply, sd_session_result *out) {
     case SD_SCRIPT_CLOSED:
         return id_at(reply, 1, out->id, sizeof out->id) ? SD_ESTORE_REPLY : 0;
     case SD_SCRIPT_NONE:
+        if (int_at(reply, 1, &out->closed_idle) ||
+            int_at(reply, 2, &out->closed_absolute))
+            return SD_ESTORE_REPLY;
+        return 0;
     case SD_SCRIPT_REVOKED:
         return 0;
     default:

@@ -51,9 +51,48 @@ static void format_int(char *out, size_t cap, int64_t v) {
     snprintf(out, cap, "%" PRId64, v);
 }
 
+/* [A-Za-z0-9_-]{1,64}: the config validates it too; sessionctl takes it
+ * from the command line. */
+static int valid_name(const char *name) {
+    size_t n = strlen(name);
+    if (n == 0 || n > 64) return 0;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+            return 0;
+    return 1;
+}
+
+int sd_instance_init_names(sd_instance *inst, const char *name,
+                           int64_t events_max, const char *replica) {
+    memset(inst, 0, sizeof *inst);
+    if (!valid_name(name)) return SD_EINVAL;
+    static const char *const suffix[SD_KEY_COUNT] = {
+        [SD_KEY_POOL] = "pool",   [SD_KEY_RESERVED] = "reserved",
+        [SD_KEY_SLOTS] = "slots", [SD_KEY_SEATS] = "seats",
+        [SD_KEY_META] = "meta",   [SD_KEY_EVENTS] = "events",
+        [SD_KEY_OPENED] = "opened",
+    };
+    int n = snprintf(inst->prefix, sizeof inst->prefix, "sd:{%s}:", name);
+    inst->prefix_len = (size_t)n;
+    for (int k = 0; k < SD_KEY_COUNT; k++)
+        inst->key_len[k] = format_key(inst->key[k], sizeof inst->key[k],
+                                      inst->prefix, suffix[k]);
+    snprintf(inst->name, sizeof inst->name, "%s", name);
+    /* No configuration: usage reports "-1" while Redis has no limit. */
+    snprintf(inst->limit_arg, sizeof inst->limit_arg, "-1");
+    format_int(inst->events_max_arg, sizeof inst->events_max_arg, events_max);
+    inst->replica = replica ? replica : "";
+    return 0;
+}
+
 int sd_instance_init(sd_instance *inst, const sd_instance_config *cfg,
                      const sd_config *global, char *err, size_t errlen) {
-    memset(inst, 0, sizeof *inst);
+    if (sd_instance_init_names(inst, cfg->name, global->events_max,
+                               global->replica_id) != 0) {
+        snprintf(err, errlen, "instance %s: invalid name", cfg->name);
+        return SD_EINVAL;
+    }
     inst->cfg = cfg;
     inst->keys = sd_keyset_new();
     if (!inst->keys) {
@@ -73,17 +112,6 @@ int sd_instance_init(sd_instance *inst, const sd_instance_config *cfg,
     inst->policy.service_claim_name = cfg->service_claim_name;
     inst->policy.service_claim_value = cfg->service_claim_value;
 
-    /* The config validated the name ([A-Za-z0-9_-]{1,64}), so these fit. */
-    static const char *const suffix[SD_KEY_COUNT] = {
-        [SD_KEY_POOL] = "pool",   [SD_KEY_RESERVED] = "reserved",
-        [SD_KEY_SLOTS] = "slots", [SD_KEY_SEATS] = "seats",
-        [SD_KEY_META] = "meta",   [SD_KEY_EVENTS] = "events",
-    };
-    int n = snprintf(inst->prefix, sizeof inst->prefix, "sd:{%s}:", cfg->name);
-    inst->prefix_len = (size_t)n;
-    for (int k = 0; k < SD_KEY_COUNT; k++)
-        inst->key_len[k] = format_key(inst->key[k], sizeof inst->key[k],
-                                      inst->prefix, suffix[k]);
     format_int(inst->limit_arg, sizeof inst->limit_arg, cfg->license_limit);
     format_int(inst->sliding_arg, sizeof inst->sliding_arg, cfg->sliding_ms);
     format_int(inst->absolute_arg, sizeof inst->absolute_arg, cfg->absolute_ms);
@@ -91,8 +119,6 @@ int sd_instance_init(sd_instance *inst, const sd_instance_config *cfg,
                cfg->interactive_absolute_ms);
     format_int(inst->subject_cap_arg, sizeof inst->subject_cap_arg,
                cfg->max_sessions_per_subject);
-    format_int(inst->events_max_arg, sizeof inst->events_max_arg, global->events_max);
-    inst->replica = global->replica_id ? global->replica_id : "";
     return 0;
 }
 

@@ -8,6 +8,7 @@
  *   sd:{<instance>}:seats             zset   reserved subject -> expiry ms
  *   sd:{<instance>}:meta              hash   session id -> JSON record
  *   sd:{<instance>}:events            stream lifecycle events   capped
+ *   sd:{<instance>}:opened            zset   session id -> opened at ms
  *   sd:{<instance>}:session:<id>      hash   the session
  *   sd:{<instance>}:binding:<hash>    string binding -> session id
  *   sd:{<instance>}:subject:<sha1>    zset   a subject's sessions (cap)
@@ -32,6 +33,7 @@ typedef enum sd_instance_key {
     SD_KEY_SEATS,      /* zset: reserved subject -> expiry of its seat session */
     SD_KEY_META,       /* hash: session id -> JSON record for the reaper */
     SD_KEY_EVENTS,     /* stream: lifecycle events, capped */
+    SD_KEY_OPENED,     /* zset: session id -> opened at (ms), for listing */
     SD_KEY_COUNT
 } sd_instance_key;
 
@@ -39,8 +41,10 @@ typedef enum sd_instance_key {
  * policy and precomputed key names and script arguments. Built once at
  * start. */
 typedef struct sd_instance {
-    const sd_instance_config *cfg;  /* borrowed from the sd_config */
-    sd_keyset *keys;                /* owned */
+    const sd_instance_config *cfg;  /* borrowed from the sd_config; NULL for
+                                       a names-only instance (sessionctl) */
+    sd_keyset *keys;                /* owned; NULL for a names-only instance */
+    char name[72];
     sd_verify_policy policy;
     char prefix[80];                /* "sd:{name}:" */
     size_t prefix_len;
@@ -57,6 +61,13 @@ typedef struct sd_instance {
  * returns SD_EIO, SD_EINVAL or SD_ENOMEM; nothing is left allocated. */
 int sd_instance_init(sd_instance *inst, const sd_instance_config *cfg,
                      const sd_config *global, char *err, size_t errlen);
+
+/* Fills only the key names and script arguments of instance `name`, with no
+ * configuration and no keys: what sessionctl needs to run the scripts of an
+ * instance it knows by name. Returns 0, or SD_EINVAL for a name that is not
+ * [A-Za-z0-9_-]{1,64}. Nothing is allocated. */
+int sd_instance_init_names(sd_instance *inst, const char *name,
+                           int64_t events_max, const char *replica);
 
 /* Loads the instance's key sources again into a new key set (*out, owned
  * by the caller) without touching the one in use. Returns 0, or SD_EIO /
@@ -108,6 +119,8 @@ typedef struct sd_session_result {
     int64_t limit;            /* -1 when not asked for */
     int64_t retry_after_ms;   /* denied: ms until a slot frees; -1 never */
     int denied;               /* denied: SD_ELICENSE_LIMIT or SD_ESUBJECT_LIMIT */
+    int64_t closed_idle;      /* expired sessions this call closed, by how */
+    int64_t closed_absolute;  /* they ended (reaped on the way; metrics) */
 } sd_session_result;
 
 /* Opens or resumes the session of claims at inst. want_usage asks the script
@@ -121,6 +134,11 @@ int sd_session_open_or_resume(sd_store *store, const sd_instance *inst,
 /* Closes the session of claims at inst (logout). Same contract. */
 int sd_session_close(sd_store *store, const sd_instance *inst,
                      const sd_claims *claims, sd_store_cb *cb, void *data);
+
+/* Closes session id at inst for an operator; reason goes into the "closed"
+ * event ("admin"). Replies as sd_session_close. */
+int sd_session_close_id(sd_store *store, const sd_instance *inst, const char *id,
+                        const char *reason, sd_store_cb *cb, void *data);
 
 /* Writes the instance's pool settings (limit, reserved subjects) from its
  * configuration unless Redis already has them. Same contract. */

@@ -13,16 +13,23 @@
 
 #include "sessiond/error.h"
 #include "store/scripts_embedded.h"
+#include "core/clock.h"
 
 #define BACKOFF_START_MS 100
 
 /* File names (without ".lua") of the scripts, in sd_script_id order. */
 static const char *const script_names[SD_SCRIPT_COUNT] = {
-    [SD_SCRIPT_OPEN_OR_RESUME] = "open_or_resume-8",
-    [SD_SCRIPT_CLOSE] = "close-5",
-    [SD_SCRIPT_SWEEP] = "sweep-4",
+    [SD_SCRIPT_OPEN_OR_RESUME] = "open_or_resume-9",
+    [SD_SCRIPT_CLOSE] = "close-6",
+    [SD_SCRIPT_SWEEP] = "sweep-6",
     [SD_SCRIPT_USAGE_REPORT] = "usage-4",
     [SD_SCRIPT_SEED] = "seed-2",
+    [SD_SCRIPT_LIST] = "list-2",
+    [SD_SCRIPT_SHOW] = "show-1",
+    [SD_SCRIPT_SETTINGS_CHANGE] = "settings-3",
+    [SD_SCRIPT_REVOKE] = "revoke-2",
+    [SD_SCRIPT_CHECK_SLOTS] = "check_slots-5",
+    [SD_SCRIPT_CHECK_KEYS] = "check_keys-1",
 };
 
 typedef enum {
@@ -50,6 +57,7 @@ struct sd_store {
     uint64_t replies;               /* replies received; detects a stall */
     void (*on_state)(int ready, const char *why, void *data);
     void *data;
+    sd_store_stats stats;
 };
 
 /* One script call in flight. It lives until hiredis hands back its reply (or
@@ -64,6 +72,7 @@ typedef struct store_call {
     size_t cmdlen;
     sd_script_id script;
     uint64_t replies_at_send;
+    int64_t sent_at;        /* monotonic ns, for the latency histogram */
     unsigned answered : 1;
     unsigned retried : 1;
 } store_call;
@@ -79,6 +88,7 @@ static void set_state(sd_store *store, store_state state, const char *why) {
     int was_ready = store->state == STORE_READY;
     store->state = state;
     int ready = state == STORE_READY;
+    if (ready && !was_ready) store->stats.connects++;
     if (ready != was_ready && store->on_state)
         store->on_state(ready, why, store->data);
 }
@@ -282,6 +292,14 @@ static void call_answer(store_call *call, int err, const redisReply *reply) {
     if (call->answered) return;
     call->answered = 1;
     evtimer_del(&call->timer);
+    sd_store_stats *st = &call->store->stats;
+    if (err == SD_ESTORE_TIMEOUT)
+        st->timeouts++;
+    else if (err)
+        st->failures++;
+    else
+        sd_histogram_observe(&st->latency,
+                             (double)(sd_monotonic_ns() - call->sent_at) / 1e9);
     call->cb(err, reply, call->data);
 }
 
@@ -331,6 +349,36 @@ static void on_call_timeout(evutil_socket_t fd, short what, void *arg) {
         drop_connection(store, "Redis stopped answering");
 }
 
+/* Sends a formatted command as a call; script is the script to reload on
+ * NOSCRIPT, or -1 for a plain command (never retried). */
+static int send_call(sd_store *store, int script, int argc, const char **argv,
+                     const size_t *argvlen, sd_store_cb *cb, void *data) {
+    store_call *call = calloc(1, sizeof *call);
+    if (!call) return SD_ENOMEM;
+    int len = redisFormatCommandArgv(&call->cmd, argc, argv, argvlen);
+    if (len < 0) {
+        free(call);
+        return SD_ENOMEM;
+    }
+    call->cmdlen = (size_t)len;
+    call->store = store;
+    call->cb = cb;
+    call->data = data;
+    call->script = script < 0 ? SD_SCRIPT_OPEN_OR_RESUME : (sd_script_id)script;
+    call->retried = script < 0;
+    call->replies_at_send = store->replies;
+    call->sent_at = sd_monotonic_ns();
+    evtimer_assign(&call->timer, store->base, on_call_timeout, call);
+    if (redisAsyncFormattedCommand(store->ac, on_call_reply, call, call->cmd,
+                                   call->cmdlen) != REDIS_OK) {
+        call_free(call);
+        return SD_ESTORE_UNAVAILABLE;
+    }
+    evtimer_add(&call->timer, &store->timeout);
+    store->stats.calls++;
+    return 0;
+}
+
 int sd_store_call(sd_store *store, sd_script_id script, int nkeys, int nargs,
                   const char **args, const size_t *lens, sd_store_cb *cb,
                   void *data) {
@@ -344,26 +392,16 @@ int sd_store_call(sd_store *store, sd_script_id script, int nkeys, int nargs,
     size_t argvlen[MAX_ARGS] = {7, 40, (size_t)numkeys_len};
     memcpy(argv + 3, args, sizeof *args * (size_t)nargs);
     memcpy(argvlen + 3, lens, sizeof *lens * (size_t)nargs);
+    return send_call(store, (int)script, nargs + 3, argv, argvlen, cb, data);
+}
 
-    store_call *call = calloc(1, sizeof *call);
-    if (!call) return SD_ENOMEM;
-    int len = redisFormatCommandArgv(&call->cmd, nargs + 3, argv, argvlen);
-    if (len < 0) {
-        free(call);
-        return SD_ENOMEM;
-    }
-    call->cmdlen = (size_t)len;
-    call->store = store;
-    call->cb = cb;
-    call->data = data;
-    call->script = script;
-    call->replies_at_send = store->replies;
-    evtimer_assign(&call->timer, store->base, on_call_timeout, call);
-    if (redisAsyncFormattedCommand(store->ac, on_call_reply, call, call->cmd,
-                                   call->cmdlen) != REDIS_OK) {
-        call_free(call);
-        return SD_ESTORE_UNAVAILABLE;
-    }
-    evtimer_add(&call->timer, &store->timeout);
-    return 0;
+int sd_store_command(sd_store *store, int argc, const char **argv,
+                     const size_t *lens, sd_store_cb *cb, void *data) {
+    if (store->state != STORE_READY || !store->ac) return SD_ESTORE_UNAVAILABLE;
+    if (argc < 1) return SD_EINVAL;
+    return send_call(store, -1, argc, argv, lens, cb, data);
+}
+
+const sd_store_stats *sd_store_get_stats(const sd_store *store) {
+    return &store->stats;
 }

@@ -17,6 +17,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "core/metrics.h"
 #include "store/script_result.h"
 
 struct event_base;
@@ -49,6 +50,18 @@ sd_store *sd_store_new(struct event_base *base, const sd_store_options *opt);
  * and frees the store. NULL is accepted. */
 void sd_store_free(sd_store *store);
 
+/* What the store has done, for /metrics. Counters only grow. */
+typedef struct sd_store_stats {
+    uint64_t calls;          /* calls sent */
+    uint64_t timeouts;       /* answered SD_ESTORE_TIMEOUT */
+    uint64_t failures;       /* answered SD_ESTORE_UNAVAILABLE (disconnects) */
+    uint64_t connects;       /* times the store became ready */
+    sd_histogram latency;    /* seconds from send to reply, answered calls */
+} sd_store_stats;
+
+/* The store's counters; valid as long as the store. */
+const sd_store_stats *sd_store_get_stats(const sd_store *store);
+
 /* 1 when connected with every script loaded, else 0. */
 int sd_store_ready(const sd_store *store);
 
@@ -60,5 +73,11 @@ int sd_store_ready(const sd_store *store);
 int sd_store_call(sd_store *store, sd_script_id script, int nkeys, int nargs,
                   const char **args, const size_t *lens, sd_store_cb *cb,
                   void *data);
+
+/* Sends one plain command (argv[0] is its name: SCAN, XRANGE, ...) with the
+ * same time-out and callback contract as sd_store_call, for reads that need
+ * no script. Returns 0, SD_ESTORE_UNAVAILABLE or SD_ENOMEM. */
+int sd_store_command(sd_store *store, int argc, const char **argv,
+                     const size_t *lens, sd_store_cb *cb, void *data);
 
 #endif

@@ -207,7 +207,8 @@ static void test_first_request_opens_second_resumes(void **state) {
     /* Every key but the pool settings and the event stream has a TTL
      * (SPEC §4). */
     r = redisCommand(c, "KEYS sd:{basic}:*");
-    assert_int_equal(r->elements, 6); /* pool, slots, meta, events, session, binding */
+    assert_int_equal(r->elements, 7); /* pool, slots, meta, opened, events,
+                                         session, binding */
     for (size_t i = 0; i < r->elements; i++) {
         const char *key = r->element[i]->str;
         redisReply *t = redisCommand(c, "PTTL %s", key);

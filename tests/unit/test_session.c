@@ -193,8 +193,8 @@ static void test_long_sid_description_is_cut(void **state) {
  * strings[i] is not NULL. */
 typedef struct fake_reply {
     redisReply top;
-    redisReply el[8];
-    redisReply *ptrs[8];
+    redisReply el[10];
+    redisReply *ptrs[10];
 } fake_reply;
 
 static void fake(fake_reply *f, size_t n, const long long *ints, const char **strings) {
@@ -219,9 +219,10 @@ static void test_parse_opened_resumed_denied_closed(void **state) {
     (void)state;
     fake_reply f;
     sd_session_result r;
-    const char *opened_s[] = {NULL, "abcDEF_-123", NULL, NULL, NULL, NULL, NULL};
-    const long long opened_i[] = {SD_SCRIPT_OPENED, 0, 1000, 2200, 1, 3, 5};
-    fake(&f, 7, opened_i, opened_s);
+    const char *opened_s[] = {NULL, "abcDEF_-123", NULL, NULL, NULL, NULL, NULL,
+                              NULL, NULL};
+    const long long opened_i[] = {SD_SCRIPT_OPENED, 0, 1000, 2200, 1, 3, 5, 2, 1};
+    fake(&f, 9, opened_i, opened_s);
     assert_int_equal(sd_session_parse(&f.top, &r), 0);
     assert_int_equal(r.code, SD_SCRIPT_OPENED);
     assert_string_equal(r.id, "abcDEF_-123");
@@ -230,18 +231,22 @@ static void test_parse_opened_resumed_denied_closed(void **state) {
     assert_int_equal(r.requests, 1);
     assert_int_equal(r.used, 3);
     assert_int_equal(r.limit, 5);
+    assert_int_equal(r.closed_idle, 2);
+    assert_int_equal(r.closed_absolute, 1);
 
-    const long long denied_i[] = {SD_SCRIPT_DENIED, 1500, 5, 5, 0};
-    const char *license_s[] = {NULL, NULL, NULL, NULL, "license_limit"};
-    fake(&f, 5, denied_i, license_s);
+    const long long denied_i[] = {SD_SCRIPT_DENIED, 1500, 5, 5, 0, 0, 4};
+    const char *license_s[] = {NULL, NULL, NULL, NULL, "license_limit", NULL, NULL};
+    fake(&f, 7, denied_i, license_s);
     assert_int_equal(sd_session_parse(&f.top, &r), 0);
     assert_int_equal(r.code, SD_SCRIPT_DENIED);
     assert_int_equal(r.denied, SD_ELICENSE_LIMIT);
     assert_int_equal(r.retry_after_ms, 1500);
     assert_int_equal(r.used, 5);
     assert_int_equal(r.limit, 5);
-    const char *subject_s[] = {NULL, NULL, NULL, NULL, "subject_limit"};
-    fake(&f, 5, denied_i, subject_s);
+    assert_int_equal(r.closed_idle, 0);
+    assert_int_equal(r.closed_absolute, 4);
+    const char *subject_s[] = {NULL, NULL, NULL, NULL, "subject_limit", NULL, NULL};
+    fake(&f, 7, denied_i, subject_s);
     assert_int_equal(sd_session_parse(&f.top, &r), 0);
     assert_int_equal(r.denied, SD_ESUBJECT_LIMIT);
 
@@ -257,10 +262,12 @@ static void test_parse_opened_resumed_denied_closed(void **state) {
     assert_int_equal(r.code, SD_SCRIPT_CLOSED);
     assert_string_equal(r.id, "xyz");
 
-    const long long none_i[] = {SD_SCRIPT_NONE};
-    fake(&f, 1, none_i, NULL);
+    const long long none_i[] = {SD_SCRIPT_NONE, 1, 0};
+    fake(&f, 3, none_i, NULL);
     assert_int_equal(sd_session_parse(&f.top, &r), 0);
     assert_int_equal(r.code, SD_SCRIPT_NONE);
+    assert_int_equal(r.closed_idle, 1);
+    assert_int_equal(r.closed_absolute, 0);
 }
 
 static void test_parse_rejects_other_shapes(void **state) {
@@ -277,23 +284,23 @@ static void test_parse_rejects_other_shapes(void **state) {
     assert_int_equal(sd_session_parse(&f.top, &r), SD_ESTORE_REPLY);
 
     /* Opened, but one element short. */
-    const char *short_s[] = {NULL, "id", NULL, NULL, NULL, NULL};
-    const long long short_i[] = {SD_SCRIPT_OPENED, 0, 1, 2, 3, 4};
-    fake(&f, 6, short_i, short_s);
+    const char *short_s[] = {NULL, "id", NULL, NULL, NULL, NULL, NULL, NULL};
+    const long long short_i[] = {SD_SCRIPT_OPENED, 0, 1, 2, 3, 4, 5, 6};
+    fake(&f, 8, short_i, short_s);
     assert_int_equal(sd_session_parse(&f.top, &r), SD_ESTORE_REPLY);
 
     /* Opened, but the id is an integer. */
-    const long long bad_id[] = {SD_SCRIPT_OPENED, 7, 1, 2, 3, 4, 5};
-    fake(&f, 7, bad_id, NULL);
+    const long long bad_id[] = {SD_SCRIPT_OPENED, 7, 1, 2, 3, 4, 5, 0, 0};
+    fake(&f, 9, bad_id, NULL);
     assert_int_equal(sd_session_parse(&f.top, &r), SD_ESTORE_REPLY);
 
     /* Denied without a reason, and with an unknown one. */
     const long long denied_short[] = {SD_SCRIPT_DENIED, 1, 2, 3};
     fake(&f, 4, denied_short, NULL);
     assert_int_equal(sd_session_parse(&f.top, &r), SD_ESTORE_REPLY);
-    const long long denied_i[] = {SD_SCRIPT_DENIED, 1, 2, 3, 0};
-    const char *odd_s[] = {NULL, NULL, NULL, NULL, "moon_phase"};
-    fake(&f, 5, denied_i, odd_s);
+    const long long denied_i[] = {SD_SCRIPT_DENIED, 1, 2, 3, 0, 0, 0};
+    const char *odd_s[] = {NULL, NULL, NULL, NULL, "moon_phase", NULL, NULL};
+    fake(&f, 7, denied_i, odd_s);
     assert_int_equal(sd_session_parse(&f.top, &r), SD_ESTORE_REPLY);
 
     /* Closed without an id. */

@@ -7,6 +7,7 @@
   KEYS[3] meta      hash: session id -> JSON record
   KEYS[4] events    capped stream of lifecycle events
   KEYS[5] binding   string: binding -> session id (unused when ARGV[5] is set)
+  KEYS[6] opened    sorted set: session id -> opened at (ms)
 
   ARGV[1] key prefix of the instance, e.g. "sd:{acme}:"
   ARGV[2] reason recorded in the "closed" event: "logout" or "admin"
@@ -15,28 +16,31 @@
   ARGV[5] session id to close, or "" to use the binding
 
   Returns one of (codes mirror enum sd_script_result):
-    {4, id}   closed
-    {5}       no open session
+    {4, id}                  closed
+    {5, idle, absolute}      no open session; idle/absolute is 1 when this
+                             call found it just expired and recorded that
 ]]
 --@include "includes/clock.lua"
 --@include "includes/slots.lua"
 --@include "includes/lifecycle.lua"
 
 local ctx = {slots = KEYS[1], seats = KEYS[2], meta = KEYS[3],
-             events = KEYS[4], prefix = ARGV[1], maxlen = ARGV[3],
-             replica = ARGV[4]}
+             events = KEYS[4], opened = KEYS[6], prefix = ARGV[1],
+             maxlen = ARGV[3], replica = ARGV[4]}
 local id = ARGV[5]
 if id == '' then id = redis.call('GET', KEYS[5]) end
-if not id then return {5} end
+if not id then return {5, 0, 0} end
 
 local now = now_ms()
 local expiry = redis.call('ZSCORE', ctx.slots, id)
-if not expiry then return {5} end
+if not expiry then return {5, 0, 0} end
 if redis.call('PEXPIRETIME', ctx.prefix .. 'session:' .. id) <= now then
   -- Already expired, not yet reaped: closed by time, not by this call.
   local m = meta_of(ctx, id)
-  end_session(ctx, id, expiry_reason(m.d, tonumber(expiry)))
-  return {5}
+  local reason = expiry_reason(m.d, tonumber(expiry))
+  end_session(ctx, id, reason)
+  if reason == 'idle' then return {5, 1, 0} end
+  return {5, 0, 1}
 end
 end_session(ctx, id, ARGV[2])
 return {4, id}

@@ -19,6 +19,7 @@
   KEYS[6] events    capped stream of lifecycle events
   KEYS[7] binding   string: binding -> session id
   KEYS[8] revoked   string key of the token's jti revocation (exists = revoked)
+  KEYS[9] opened    sorted set: session id -> opened at (ms), for listing
 
   ARGV[1]  key prefix of the instance, e.g. "sd:{acme}:" (session keys are
            prefix .. "session:" .. id and subject sets prefix .. "subject:" ..
@@ -38,13 +39,14 @@
   ARGV[14] replica id, recorded in events
 
   Returns one of (codes mirror enum sd_script_result in src/store/script_result.h):
-    {1, id, opened_at, expires_at, requests, used, limit}   opened
-    {2, id, opened_at, expires_at, requests, used, limit}   resumed
-    {3, retry_after_ms, used, limit, reason}                denied
-    {8}                                                     token revoked
+    {1, id, opened_at, expires_at, requests, used, limit, idle, absolute}  opened
+    {2, id, opened_at, expires_at, requests, used, limit, idle, absolute}  resumed
+    {3, retry_after_ms, used, limit, reason, idle, absolute}               denied
+    {8}                                                                    revoked
   used and limit are -1 when ARGV[11] is "0". reason is "license_limit" or
   "subject_limit". retry_after_ms is -1 when no open session will ever free
-  a slot (limit 0).
+  a slot (limit 0). idle and absolute count the expired sessions this call
+  closed on the way (reaped), by how they ended, for the worker's metrics.
 ]]
 --@include "includes/clock.lua"
 --@include "includes/slots.lua"
@@ -52,8 +54,8 @@
 
 local pool, reserved, binding, revoked = KEYS[1], KEYS[2], KEYS[7], KEYS[8]
 local ctx = {slots = KEYS[3], seats = KEYS[4], meta = KEYS[5],
-             events = KEYS[6], prefix = ARGV[1], maxlen = ARGV[13],
-             replica = ARGV[14]}
+             events = KEYS[6], opened = KEYS[9], prefix = ARGV[1],
+             maxlen = ARGV[13], replica = ARGV[14]}
 local new_id, subject, client, kind = ARGV[2], ARGV[5], ARGV[6], ARGV[7]
 local sliding, absolute = tonumber(ARGV[3]), tonumber(ARGV[4])
 local want_usage = ARGV[11] == '1'
@@ -62,6 +64,7 @@ local subject_cap = tonumber(ARGV[12])
 if redis.call('EXISTS', revoked) == 1 then return {8} end
 
 local now = now_ms()
+local closed_idle, closed_absolute = 0, 0
 
 local function usage()
   if not want_usage then return -1, -1 end
@@ -86,6 +89,7 @@ if id then
     redis.call('ZADD', ctx.slots, expires, id)
     cover(ctx.slots, expires)
     cover(ctx.meta, expires)
+    cover(ctx.opened, expires)
     if f[3] == 'reserved' then
       redis.call('ZADD', ctx.seats, 'XX', expires, subject)
       cover(ctx.seats, expires)
@@ -96,16 +100,20 @@ if id then
       cover(sk, expires)
     end
     local used, limit = usage()
-    return {2, id, tonumber(f[1]), expires, requests, used, limit}
+    return {2, id, tonumber(f[1]), expires, requests, used, limit, 0, 0}
   end
   -- Expired this very millisecond and not reaped yet: it is closed.
   local m = meta_of(ctx, id)
   local expiry = tonumber(redis.call('ZSCORE', ctx.slots, id) or now)
-  end_session(ctx, id, expiry_reason(m.d, expiry))
+  local reason = expiry_reason(m.d, expiry)
+  end_session(ctx, id, reason)
+  if reason == 'idle' then closed_idle = 1 else closed_absolute = 1 end
 end
 
 -- Open.
-reap(ctx, now, tonumber(ARGV[10]))
+local _, reaped_idle, reaped_absolute = reap(ctx, now, tonumber(ARGV[10]))
+closed_idle = closed_idle + reaped_idle
+closed_absolute = closed_absolute + reaped_absolute
 local limit = pool_limit(pool, ARGV[9])
 local used = open_count(ctx.slots, now)
 
@@ -114,7 +122,7 @@ local function deny(reason, earliest)
   if earliest then retry_after = earliest - now end
   emit(ctx, 'denied', 'reason', reason, 'subject', subject,
        'client_id', client, 'kind', kind, 'used', used, 'limit', limit)
-  return {3, retry_after, used, limit, reason}
+  return {3, retry_after, used, limit, reason, closed_idle, closed_absolute}
 end
 
 local sk
@@ -163,6 +171,8 @@ redis.call('HSET', ctx.meta, new_id,
            cjson.encode({s = subject, c = client, k = kind, d = deadline,
                          t = seat}))
 cover(ctx.meta, expires)
+redis.call('ZADD', ctx.opened, now, new_id)
+cover(ctx.opened, expires)
 if seat == 'reserved' then
   redis.call('ZADD', ctx.seats, expires, subject)
   cover(ctx.seats, expires)
@@ -174,4 +184,4 @@ end
 emit(ctx, 'opened', 'id', new_id, 'subject', subject, 'client_id', client,
      'kind', kind, 'seat', seat, 'binding', ARGV[8])
 if want_usage then used = used + 1 else used, limit = -1, -1 end
-return {1, new_id, now, expires, 1, used, limit}
+return {1, new_id, now, expires, 1, used, limit, closed_idle, closed_absolute}
