@@ -79,6 +79,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     sd_log_set_replica(cfg->replica_id);
+    sd_log_set_level((sd_log_level)sd_log_level_parse(cfg->log_level));
 
     int status = 1;
     daemon_state d = {0};

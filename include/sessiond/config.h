@@ -78,6 +78,11 @@ typedef struct sd_config {
     int64_t drain_timeout_ms;        /* default 10000 */
     char *replica_id;                /* default: hostname; X-Served-By */
     int64_t events_max;              /* lifecycle stream cap, default 10000 */
+    char *admin_secret;              /* admin bearer secret (>= 32 bytes); NULL: none */
+    char *admin_scope;               /* scope that makes a token an admin's;
+                                        default "sessiond:admin" */
+    char *log_level;                 /* "debug", "info" (default; one line per
+                                        request), "warn" or "error" */
     sd_instance_config *instances;
     size_t ninstances;
 } sd_config;

@@ -56,6 +56,10 @@ typedef enum sd_err {
     SD_ENOT_FOUND,              /* no open session for this token */
     SD_EINSTANCE_UNKNOWN,       /* request names no configured instance */
     SD_ESUBJECT_LIMIT,          /* the subject holds its maximum of sessions */
+
+    /* Requests. */
+    SD_EBAD_REQUEST = -300,     /* malformed request body or parameter */
+    SD_EFORBIDDEN,              /* authenticated, but lacks the admin scope */
 } sd_err;
 
 /* 1 when err is a token rejection. Codes of a group count up from the

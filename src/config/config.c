@@ -44,7 +44,9 @@ static int set_defaults(sd_config *cfg) {
     if (gethostname(host, sizeof host) != 0) host[0] = '\0';
     host[sizeof host - 1] = '\0';
     cfg->replica_id = strdup(host[0] ? host : "sessiond");
-    return cfg->replica_id ? 0 : SD_ENOMEM;
+    cfg->admin_scope = strdup("sessiond:admin");
+    cfg->log_level = strdup("info");
+    return cfg->replica_id && cfg->admin_scope && cfg->log_level ? 0 : SD_ENOMEM;
 }
 
 /* Reads the whole file at path into a new buffer (caller frees) of *len

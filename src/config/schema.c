@@ -18,6 +18,9 @@
  *   drain_timeout        duration > 0                default 10s
  *   replica_id           string                      default gethostname()
  *   events_max           integer 1..100000000        default 10000 (stream cap)
+ *   admin_secret         string of >= 32 bytes, or null (admin routes' bearer)
+ *   admin_scope          string                      default "sessiond:admin"
+ *   log_level            debug|info|warn|error       default "info"
  *   instances[]          array of objects:
  *     name               [A-Za-z0-9_-]{1,64}, unique (required)
  *     issuer             string (required)
@@ -126,6 +129,9 @@ static const cfg_field root_fields[] = {
      DURATION_MAX_MS, 0, NULL, NULL},
     {"replica_id", CFG_STRING, ROOT(replica_id), 0, 0, 0, 0, NULL, NULL},
     {"events_max", CFG_INT, ROOT(events_max), 0, 1, 100000000, 0, NULL, NULL},
+    {"admin_secret", CFG_STRING, ROOT(admin_secret), 0, 0, 0, 1, NULL, NULL},
+    {"admin_scope", CFG_STRING, ROOT(admin_scope), 0, 0, 0, 0, NULL, NULL},
+    {"log_level", CFG_STRING, ROOT(log_level), 0, 0, 0, 0, NULL, NULL},
     {"instances", CFG_INSTANCES, ROOT(instances), ROOT(ninstances), 0, 0, 0,
      NULL, &cfg_instance_table},
 };

@@ -127,6 +127,20 @@ int cfg_validate(const sd_config *cfg, char *err, size_t errlen) {
         return cfg_fail(&ctx, "replica_id", SD_EINVAL,
                         "must be 1 to %d visible ASCII characters",
                         REPLICA_ID_MAX_LEN);
+    if (cfg->admin_secret && strlen(cfg->admin_secret) < HMAC_MIN_BYTES)
+        return cfg_fail(&ctx, "admin_secret", SD_EINVAL,
+                        "must be at least %d bytes", HMAC_MIN_BYTES);
+    if (cfg->admin_scope == NULL || empty(cfg->admin_scope) ||
+        strchr(cfg->admin_scope, ' '))
+        return cfg_fail(&ctx, "admin_scope", SD_EINVAL,
+                        "must be one non-empty scope without spaces");
+    static const char *const levels[] = {"debug", "info", "warn", "error"};
+    int level_ok = 0;
+    for (size_t l = 0; l < 4; l++)
+        level_ok |= cfg->log_level && strcmp(cfg->log_level, levels[l]) == 0;
+    if (!level_ok)
+        return cfg_fail(&ctx, "log_level", SD_EINVAL,
+                        "must be \"debug\", \"info\", \"warn\" or \"error\"");
     if (cfg->ninstances == 0)
         return cfg_fail(&ctx, "instances", SD_EINVAL,
                         "at least one instance is required");

@@ -46,6 +46,8 @@ static const error_entry errors[] = {
     {SD_ENOT_FOUND, "not_found", "no open session for this token"},
     {SD_EINSTANCE_UNKNOWN, "instance_unknown", "the request names no configured instance"},
     {SD_ESUBJECT_LIMIT, "subject_limit_reached", "this subject holds its maximum number of sessions"},
+    {SD_EBAD_REQUEST, "bad_request", "the request body or a parameter is malformed"},
+    {SD_EFORBIDDEN, "insufficient_scope", "the token lacks the admin scope"},
 };
 
 static const error_entry *find(int code) {

@@ -13,6 +13,15 @@ static const char *replica_name;
 
 void sd_log_set_level(sd_log_level level) { min_level = level; }
 void sd_log_set_replica(const char *replica) { replica_name = replica; }
+int sd_log_enabled(sd_log_level level) { return level >= min_level; }
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+int sd_log_level_parse(const char *name) {
+    for (int i = 0; i < 4; i++)
+        if (name && strcmp(name, level_names[i]) == 0) return i;
+    return -1;
+}
 
 static void put_escaped(FILE *f, const char *s) {
     fputc('"', f);
@@ -31,7 +40,7 @@ static void put_escaped(FILE *f, const char *s) {
 }
 
 void sd_log(sd_log_level level, const char *msg, ...) {
-    static const char *const names[] = {"debug", "info", "warn", "error"};
+    const char *const *names = level_names;
     if (level < min_level) return;
     struct timeval tv;
     gettimeofday(&tv, NULL);

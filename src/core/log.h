@@ -13,6 +13,12 @@ typedef enum sd_log_level {
 /* Messages below this level are dropped. Set once at start. */
 void sd_log_set_level(sd_log_level level);
 
+/* 1 when messages of level are written (skip building a line otherwise). */
+int sd_log_enabled(sd_log_level level);
+
+/* Parses "debug", "info", "warn" or "error"; returns -1 for anything else. */
+int sd_log_level_parse(const char *name);
+
 /* Sets the fields every line carries (e.g. "replica"); NULL to clear. The
  * string is not copied and must outlive logging. */
 void sd_log_set_replica(const char *replica);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -12,43 +13,170 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/rand.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "http/errors.h"
 #include "http/http_internal.h"
 #include "sessiond/error.h"
 
+const char *const sd_route_names[SD_ROUTE_COUNT] = {
+    [SD_ROUTE_AUTH] = "auth",       [SD_ROUTE_SESSION] = "session",
+    [SD_ROUTE_ADMIN] = "admin",     [SD_ROUTE_HEALTHZ] = "healthz",
+    [SD_ROUTE_READYZ] = "readyz",   [SD_ROUTE_METRICS] = "metrics",
+    [SD_ROUTE_OTHER] = "other",
+};
+
+/* ------------------------------------------------------------------------
+ * Request ids, counters and the access log
+ * ------------------------------------------------------------------------ */
+
+/* A client's X-Request-Id is kept when it is 1..64 characters a log line
+ * and a header can carry safely; anything else is replaced. */
+static int usable_request_id(const char *id) {
+    size_t n = 0;
+    for (; id[n]; n++) {
+        char c = id[n];
+        if (n >= 64 || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+                         c == '.' || c == ':'))
+            return 0;
+    }
+    return n > 0;
+}
+
+static void begin_exchange(sd_http_server *srv, struct evhttp_request *req,
+                           sd_route route, sd_http_exchange *x) {
+    x->srv = srv;
+    x->req = req;
+    x->route = route;
+    x->inst = NULL;
+    x->started_ns = sd_monotonic_ns();
+    x->token_hash[0] = '\0';
+    const char *given = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                           "X-Request-Id");
+    if (given && usable_request_id(given))
+        snprintf(x->request_id, sizeof x->request_id, "%s", given);
+    else
+        snprintf(x->request_id, sizeof x->request_id, "%s-%" PRIx64,
+                 srv->request_prefix, ++srv->request_seq);
+}
+
+void sd_http_note_token(sd_http_exchange *x, const unsigned char sha256[32]) {
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 8; i++) {
+        x->token_hash[2 * i] = hex[sha256[i] >> 4];
+        x->token_hash[2 * i + 1] = hex[sha256[i] & 15];
+    }
+    x->token_hash[16] = '\0';
+}
+
+static void count(sd_http_server *srv, sd_route route, int status,
+                  const char *outcome) {
+    for (size_t i = 0; i < srv->ncounters; i++) {
+        sd_http_counter *c = &srv->counters[i];
+        if (c->route == route && c->status == status &&
+            (c->outcome == outcome || strcmp(c->outcome, outcome) == 0)) {
+            c->count++;
+            return;
+        }
+    }
+    if (srv->ncounters == SD_HTTP_COUNTERS) {
+        srv->counters_overflow++;
+        return;
+    }
+    srv->counters[srv->ncounters++] = (sd_http_counter){route, status, outcome, 1};
+}
+
+static const char *method_name(enum evhttp_cmd_type m) {
+    switch (m) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    default: return "OTHER";
+    }
+}
+
+static void access_log(const sd_http_exchange *x, int status, const char *outcome) {
+    char status_text[8], duration[24];
+    snprintf(status_text, sizeof status_text, "%d", status);
+    snprintf(duration, sizeof duration, "%.3f",
+             (double)(sd_monotonic_ns() - x->started_ns) / 1e6);
+    sd_log(status >= 500 ? SD_LOG_WARN : SD_LOG_INFO, "request", "request_id",
+           x->request_id, "method", method_name(evhttp_request_get_command(x->req)),
+           "route", sd_route_names[x->route], "status", status_text, "outcome",
+           outcome, "instance", x->inst ? x->inst->name : "", "token",
+           x->token_hash, "duration_ms", duration, NULL);
+}
+
 /* ------------------------------------------------------------------------
  * Responses
  * ------------------------------------------------------------------------ */
 
-void sd_http_common_headers(sd_http_server *srv, struct evhttp_request *req) {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+/* The one exit of every request. body may be NULL. */
+static void reply(sd_http_exchange *x, int status, const char *outcome,
+                  struct evbuffer *body) {
+    sd_http_server *srv = x->srv;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(x->req);
     if (srv->cfg->replica_id) evhttp_add_header(h, "X-Served-By", srv->cfg->replica_id);
+    evhttp_add_header(h, "X-Request-Id", x->request_id);
     evhttp_add_header(h, "Cache-Control", "no-store");
+    count(srv, x->route, status, outcome);
+    if (sd_log_enabled(SD_LOG_INFO)) access_log(x, status, outcome);
+    evhttp_send_reply(x->req, status, NULL, body);
 }
 
-void sd_http_send_json(sd_http_server *srv, struct evhttp_request *req,
-                       int status, const char *body, size_t len) {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    sd_http_common_headers(srv, req);
-    evhttp_add_header(h, "Content-Type", "application/json");
+void sd_http_send_json(sd_http_exchange *x, int status, const char *outcome,
+                       const char *body, size_t len) {
+    evhttp_add_header(evhttp_request_get_output_headers(x->req), "Content-Type",
+                      "application/json");
     struct evbuffer *out = evbuffer_new();
     if (out) evbuffer_add(out, body, len);
-    evhttp_send_reply(req, status, NULL, out);
+    reply(x, status, outcome, out);
     if (out) evbuffer_free(out);
 }
 
-void sd_http_send_error(sd_http_server *srv, struct evhttp_request *req,
-                        int err) {
+void sd_http_send_text(sd_http_exchange *x, int status, const char *content_type,
+                       struct evbuffer *body) {
+    evhttp_add_header(evhttp_request_get_output_headers(x->req), "Content-Type",
+                      content_type);
+    reply(x, status, "ok", body);
+}
+
+void sd_http_send_empty(sd_http_exchange *x, int status, const char *outcome) {
+    reply(x, status, outcome, NULL);
+}
+
+void sd_http_send_doc(sd_http_exchange *x, int status, const char *outcome,
+                      json_t *doc) {
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!body) {
+        sd_http_send_error(x, SD_ENOMEM);
+        return;
+    }
+    sd_http_send_json(x, status, outcome, body, strlen(body));
+    free(body);
+}
+
+void sd_http_send_error(sd_http_exchange *x, int err) {
     sd_http_error e = sd_http_error_of(err);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(x->req);
     if (e.status == 401) {
         char value[160];
         snprintf(value, sizeof value,
                  "Bearer error=\"invalid_token\", error_description=\"%s\"",
                  sd_errname(err));
         evhttp_add_header(h, "WWW-Authenticate", value);
+    } else if (err == SD_EFORBIDDEN) {
+        evhttp_add_header(h, "WWW-Authenticate",
+                          "Bearer error=\"insufficient_scope\"");
     } else if (e.status == 503) {
         evhttp_add_header(h, "Retry-After", "1");
     }
@@ -57,18 +185,18 @@ void sd_http_send_error(sd_http_server *srv, struct evhttp_request *req,
     int n = snprintf(body, sizeof body,
                      "{\"error\":\"%s\",\"reason\":\"%s\",\"message\":\"%s\"}",
                      e.error, sd_errname(err), sd_strerror(err));
-    sd_http_send_json(srv, req, e.status, body, (size_t)n);
+    sd_http_send_json(x, e.status, e.error, body, (size_t)n);
 }
 
-void sd_http_send_limit(sd_http_server *srv, struct evhttp_request *req, int err,
-                        int64_t retry_after_ms, int64_t used, int64_t limit) {
+void sd_http_send_limit(sd_http_exchange *x, int err, int64_t retry_after_ms,
+                        int64_t used, int64_t limit) {
     /* With no session open (limit 0) nothing will free a slot by itself;
      * ask the client to come back in a minute rather than hammer. */
     int64_t seconds = retry_after_ms < 0 ? 60 : (retry_after_ms + 999) / 1000;
     if (seconds < 1) seconds = 1;
     char value[24];
     snprintf(value, sizeof value, "%" PRId64, seconds);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+    evhttp_add_header(evhttp_request_get_output_headers(x->req), "Retry-After",
                       value);
     sd_http_error e = sd_http_error_of(err);
     char body[320];
@@ -77,37 +205,61 @@ void sd_http_send_limit(sd_http_server *srv, struct evhttp_request *req, int err
                      "\"message\":\"%s\",\"used\":%" PRId64 ",\"limit\":%" PRId64
                      ",\"retry_after\":%" PRId64 "}",
                      e.error, sd_errname(err), sd_strerror(err), used, limit, seconds);
-    sd_http_send_json(srv, req, e.status, body, (size_t)n);
+    sd_http_send_json(x, e.status, e.error, body, (size_t)n);
 }
+
+void sd_http_send_method_not_allowed(sd_http_exchange *x, const char *allow) {
+    evhttp_add_header(evhttp_request_get_output_headers(x->req), "Allow", allow);
+    static const char body[] =
+        "{\"error\":\"method_not_allowed\",\"message\":\"method not allowed on this path\"}";
+    sd_http_send_json(x, 405, "method_not_allowed", body, sizeof body - 1);
+}
+
+const char *sd_http_bearer_token(struct evhttp_request *req, size_t *len) {
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                          "Authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) return NULL;
+    const char *token = auth + 7;
+    while (*token == ' ') token++;
+    *len = strlen(token);
+    return *len ? token : NULL;
+}
+
+int64_t sd_http_wall_clock_s(void) { return (int64_t)time(NULL); }
 
 /* ------------------------------------------------------------------------
  * Routing
  * ------------------------------------------------------------------------ */
 
-static void handle_healthz(sd_http_server *srv, struct evhttp_request *req) {
+static void handle_healthz(sd_http_exchange *x) {
     static const char body[] = "{\"status\":\"ok\"}";
-    sd_http_send_json(srv, req, 200, body, sizeof body - 1);
+    sd_http_send_json(x, 200, "ok", body, sizeof body - 1);
 }
 
-static void handle_readyz(sd_http_server *srv, struct evhttp_request *req) {
-    if (srv->draining) {
+static void handle_readyz(sd_http_exchange *x) {
+    if (x->srv->draining) {
         static const char body[] = "{\"status\":\"draining\"}";
-        sd_http_send_json(srv, req, 503, body, sizeof body - 1);
-    } else if (!sd_worker_ready(srv->worker)) {
-        sd_http_send_error(srv, req, SD_ESTORE_UNAVAILABLE);
+        sd_http_send_json(x, 503, "draining", body, sizeof body - 1);
+    } else if (!sd_worker_ready(x->srv->worker)) {
+        sd_http_send_error(x, SD_ESTORE_UNAVAILABLE);
     } else {
         static const char body[] = "{\"status\":\"ready\"}";
-        sd_http_send_json(srv, req, 200, body, sizeof body - 1);
+        sd_http_send_json(x, 200, "ok", body, sizeof body - 1);
     }
 }
 
-static void send_method_not_allowed(sd_http_server *srv,
-                                    struct evhttp_request *req,
-                                    const char *allow) {
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
-    static const char body[] =
-        "{\"error\":\"method_not_allowed\",\"message\":\"method not allowed on this path\"}";
-    sd_http_send_json(srv, req, 405, body, sizeof body - 1);
+static int is_get(enum evhttp_cmd_type m) {
+    return m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD;
+}
+
+static sd_route route_of(const char *path) {
+    if (strcmp(path, "/v1/auth") == 0) return SD_ROUTE_AUTH;
+    if (strcmp(path, "/v1/session") == 0) return SD_ROUTE_SESSION;
+    if (strncmp(path, "/v1/admin/", 10) == 0) return SD_ROUTE_ADMIN;
+    if (strcmp(path, "/healthz") == 0) return SD_ROUTE_HEALTHZ;
+    if (strcmp(path, "/readyz") == 0) return SD_ROUTE_READYZ;
+    if (strcmp(path, "/metrics") == 0) return SD_ROUTE_METRICS;
+    return SD_ROUTE_OTHER;
 }
 
 static void on_request(struct evhttp_request *req, void *arg) {
@@ -115,27 +267,41 @@ static void on_request(struct evhttp_request *req, void *arg) {
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
     if (!path) path = "";
+    sd_http_exchange x;
+    begin_exchange(srv, req, route_of(path), &x);
 
-    if (strcmp(path, "/v1/auth") == 0) {
-        sd_http_handle_auth(srv, req, 0);
-    } else if (strcmp(path, "/v1/session") == 0) {
+    switch (x.route) {
+    case SD_ROUTE_AUTH:
+        sd_http_handle_auth(&x, 0);
+        return;
+    case SD_ROUTE_SESSION:
         if (method == EVHTTP_REQ_GET)
-            sd_http_handle_auth(srv, req, 1);
+            sd_http_handle_auth(&x, 1);
         else if (method == EVHTTP_REQ_DELETE)
-            sd_http_handle_logout(srv, req);
+            sd_http_handle_logout(&x);
         else
-            send_method_not_allowed(srv, req, "GET, DELETE");
-    } else if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
-        if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD)
-            send_method_not_allowed(srv, req, "GET, HEAD");
-        else if (path[1] == 'h')
-            handle_healthz(srv, req);
+            sd_http_send_method_not_allowed(&x, "GET, DELETE");
+        return;
+    case SD_ROUTE_ADMIN:
+        sd_http_handle_admin(&x, path + 10);
+        return;
+    case SD_ROUTE_HEALTHZ:
+    case SD_ROUTE_READYZ:
+    case SD_ROUTE_METRICS:
+        if (!is_get(method))
+            sd_http_send_method_not_allowed(&x, "GET, HEAD");
+        else if (x.route == SD_ROUTE_HEALTHZ)
+            handle_healthz(&x);
+        else if (x.route == SD_ROUTE_READYZ)
+            handle_readyz(&x);
         else
-            handle_readyz(srv, req);
-    } else {
+            sd_http_handle_metrics(&x);
+        return;
+    default: {
         static const char body[] =
             "{\"error\":\"not_found\",\"message\":\"no such route\"}";
-        sd_http_send_json(srv, req, 404, body, sizeof body - 1);
+        sd_http_send_json(&x, 404, "not_found", body, sizeof body - 1);
+    }
     }
 }
 
@@ -143,15 +309,9 @@ static void on_request(struct evhttp_request *req, void *arg) {
  * Life cycle and draining
  * ------------------------------------------------------------------------ */
 
-static int64_t monotonic_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void on_drain_tick(evutil_socket_t fd, short what, void *arg) {
     sd_http_server *srv = arg;
-    if (srv->inflight == 0 || monotonic_ms() >= srv->drain_deadline_ms) {
+    if (srv->inflight == 0 || sd_monotonic_ms() >= srv->drain_deadline_ms) {
         if (srv->inflight)
             sd_log(SD_LOG_WARN, "drain time-out with requests in flight", NULL);
         event_base_loopexit(srv->base, NULL);
@@ -168,7 +328,7 @@ void sd_http_server_drain(sd_http_server *srv) {
         evhttp_del_accept_socket(srv->http, srv->listener);
         srv->listener = NULL;
     }
-    srv->drain_deadline_ms = monotonic_ms() + srv->cfg->drain_timeout_ms;
+    srv->drain_deadline_ms = sd_monotonic_ms() + srv->cfg->drain_timeout_ms;
     on_drain_tick(-1, 0, srv);
 }
 
@@ -185,6 +345,10 @@ sd_http_server *sd_http_server_new(sd_worker *w, struct event_base *base,
     }
     srv->worker = w;
     srv->cfg = cfg;
+    unsigned char seed[4];
+    if (RAND_bytes(seed, sizeof seed) != 1) memset(seed, 0, sizeof seed);
+    snprintf(srv->request_prefix, sizeof srv->request_prefix, "%02x%02x%02x%02x",
+             seed[0], seed[1], seed[2], seed[3]);
     srv->base = base;
     evtimer_assign(&srv->drain_timer, base, on_drain_tick, srv);
     srv->http = evhttp_new(base);

@@ -42,13 +42,69 @@ static void on_store_state(int ready, const char *why, void *data) {
  * The calls of one tick share the connection's pipeline.
  * ------------------------------------------------------------------------ */
 
+const char *const sd_close_reason_names[SD_CLOSE_REASONS] = {
+    [SD_CLOSED_LOGOUT] = "logout",
+    [SD_CLOSED_ADMIN] = "admin",
+    [SD_CLOSED_IDLE] = "idle",
+    [SD_CLOSED_ABSOLUTE] = "absolute",
+};
+
+sd_instance_stats *sd_worker_stats(sd_worker *w, const sd_instance *inst) {
+    return &w->stats[inst - w->instances];
+}
+
+void sd_worker_count(sd_worker *w, const sd_instance *inst,
+                     const sd_session_result *res, sd_close_reason close_reason) {
+    sd_instance_stats *st = sd_worker_stats(w, inst);
+    switch (res->code) {
+    case SD_SCRIPT_OPENED: st->opened++; break;
+    case SD_SCRIPT_RESUMED: st->resumed++; break;
+    case SD_SCRIPT_CLOSED: st->closed[close_reason]++; break;
+    case SD_SCRIPT_REVOKED: st->refused_revoked++; break;
+    case SD_SCRIPT_DENIED:
+        if (res->denied == SD_ESUBJECT_LIMIT)
+            st->denied_subject++;
+        else
+            st->denied_license++;
+        break;
+    default: break;
+    }
+    st->closed[SD_CLOSED_IDLE] += (uint64_t)res->closed_idle;
+    st->closed[SD_CLOSED_ABSOLUTE] += (uint64_t)res->closed_absolute;
+}
+
+/* The sweep's reply, {6, removed, left, idle, absolute, used, limit}, or
+ * -1 when it has another shape. */
+static int sweep_numbers(const redisReply *reply, long long n[7]) {
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 7) return -1;
+    for (size_t i = 0; i < 7; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_INTEGER) return -1;
+        n[i] = reply->element[i]->integer;
+    }
+    return 0;
+}
+
+typedef struct sweep_call {
+    sd_worker *w;
+    const sd_instance *inst;
+} sweep_call;
+
 static void on_sweep_reply(int err, const redisReply *reply, void *data) {
-    sd_worker *w = data;
-    if (err || !reply || reply->type != REDIS_REPLY_ARRAY ||
-        reply->elements != 3 || reply->element[2]->type != REDIS_REPLY_INTEGER)
-        return;
+    sweep_call *call = data;
+    sd_worker *w = call->w;
+    long long n[7];
+    int ok = !err && sweep_numbers(reply, n) == 0;
+    if (ok) {
+        sd_instance_stats *st = sd_worker_stats(w, call->inst);
+        st->closed[SD_CLOSED_IDLE] += (uint64_t)n[3];
+        st->closed[SD_CLOSED_ABSOLUTE] += (uint64_t)n[4];
+        st->used = n[5];
+        st->limit = n[6];
+    }
+    free(call);
+    if (!ok) return;
     /* More expired entries than one batch: sweep again right away. */
-    if (reply->element[2]->integer > 0) {
+    if (n[2] > 0) {
         struct timeval now = {0, 0};
         evtimer_add(&w->sweep_timer, &now);
     }
@@ -65,7 +121,12 @@ static void on_sweep_timer(evutil_socket_t fd, short what, void *arg) {
         /* Re-seeding each tick is one HSETNX; it restores settings lost to
          * a FLUSHALL without a reconnect. */
         seed(w, inst);
-        sd_session_sweep(w->store, inst, w->cfg->sweep_batch, on_sweep_reply, w);
+        sweep_call *call = malloc(sizeof *call);
+        if (!call) continue;
+        *call = (sweep_call){w, inst};
+        if (sd_session_sweep(w->store, inst, w->cfg->sweep_batch, on_sweep_reply,
+                             call) != 0)
+            free(call);
     }
 }
 
@@ -80,7 +141,9 @@ int sd_worker_init(sd_worker *w, struct event_base *base, const sd_config *cfg,
     w->cfg = cfg;
     int rc = SD_ENOMEM;
     w->instances = calloc(cfg->ninstances, sizeof *w->instances);
-    if (!w->instances) goto fail;
+    w->stats = calloc(cfg->ninstances, sizeof *w->stats);
+    if (!w->instances || !w->stats) goto fail;
+    for (size_t i = 0; i < cfg->ninstances; i++) w->stats[i].used = w->stats[i].limit = -1;
     for (; w->ninstances < cfg->ninstances; w->ninstances++) {
         rc = sd_instance_init(&w->instances[w->ninstances],
                               &cfg->instances[w->ninstances], cfg, err, errlen);
@@ -121,6 +184,8 @@ void sd_worker_cleanup(sd_worker *w) {
         sd_instance_cleanup(&w->instances[i]);
     free(w->instances);
     w->instances = NULL;
+    free(w->stats);
+    w->stats = NULL;
     w->ninstances = 0;
 }
 

@@ -14,6 +14,31 @@
 #include "store/store.h"
 #include "worker/token_cache.h"
 
+/* How sessions ended, for the closed counters. */
+typedef enum sd_close_reason {
+    SD_CLOSED_LOGOUT = 0,
+    SD_CLOSED_ADMIN,
+    SD_CLOSED_IDLE,
+    SD_CLOSED_ABSOLUTE,
+    SD_CLOSE_REASONS
+} sd_close_reason;
+
+extern const char *const sd_close_reason_names[SD_CLOSE_REASONS];
+
+/* What this worker saw of one instance, for /metrics. Counters count what
+ * this process did (Prometheus sums the replicas); the gauges are the
+ * instance's own, refreshed by every sweep. */
+typedef struct sd_instance_stats {
+    uint64_t opened;
+    uint64_t resumed;
+    uint64_t denied_license;
+    uint64_t denied_subject;
+    uint64_t refused_revoked;
+    uint64_t closed[SD_CLOSE_REASONS];
+    int64_t used;                   /* open sessions; -1 before the first sweep */
+    int64_t limit;                  /* pool limit; -1 before the first sweep */
+} sd_instance_stats;
+
 typedef struct sd_worker {
     struct event_base *base;
     const sd_config *cfg;           /* borrowed; outlives the worker */
@@ -21,8 +46,19 @@ typedef struct sd_worker {
     size_t ninstances;
     sd_store *store;
     sd_token_cache *cache;          /* NULL when disabled */
+    sd_instance_stats *stats;       /* one per instance, same order */
     struct event sweep_timer;
 } sd_worker;
+
+/* The stats of inst (one of w's instances). */
+sd_instance_stats *sd_worker_stats(sd_worker *w, const sd_instance *inst);
+
+/* Counts what an open_or_resume or close reply says happened: an open, a
+ * resume, a denial, a revoked token, and the expired sessions the script
+ * closed on the way. close_reason is the reason a "closed" reply counts
+ * under (logout or admin). */
+void sd_worker_count(sd_worker *w, const sd_instance *inst,
+                     const sd_session_result *res, sd_close_reason close_reason);
 
 /* Loads every instance's keys, creates the store (which starts connecting)
  * and the sweep timer. On failure writes a message into err, returns a
