@@ -103,6 +103,14 @@ void sd_config_free(sd_config *cfg);
  * milliseconds. Returns 0 or SD_EINVAL. */
 int sd_duration_parse(const char *text, int64_t *ms);
 
+/* Parses "redis://[:password@]host[:port][/db]" (as redis.url). On success
+ * stores a new host string and, when the URL has one, a new password string
+ * (both for the caller to free; NULL when absent) and returns 0; else
+ * returns SD_EINVAL or SD_ENOMEM with the reason (never the password) in
+ * err. */
+int sd_redis_url_parse(const char *url, char **host, uint16_t *port, int *db,
+                       char **password, char *err, size_t errlen);
+
 /* Finds an instance by name; NULL if none. */
 const sd_instance_config *sd_config_instance(const sd_config *cfg,
                                              const char *name);

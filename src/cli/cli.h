@@ -3,10 +3,17 @@
 #ifndef SD_CLI_CLI_H
 #define SD_CLI_CLI_H
 
+#include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
+#include <hiredis/hiredis.h>
+#include <jansson.h>
 #include <openssl/evp.h>
+
+#include "session/session.h"
+#include "store/store.h"
 
 /* Exit statuses; scripts depend on them, so they never change meaning. */
 enum {
@@ -27,6 +34,121 @@ typedef struct cli_command {
 /* The subcommands (cmd_<name>.c). */
 int cli_cmd_token(int argc, char **argv);
 int cli_cmd_jwks(int argc, char **argv);
+int cli_cmd_usage(int argc, char **argv);
+int cli_cmd_list(int argc, char **argv);
+int cli_cmd_show(int argc, char **argv);
+int cli_cmd_close(int argc, char **argv);
+int cli_cmd_limit(int argc, char **argv);
+int cli_cmd_reserve(int argc, char **argv);
+int cli_cmd_revoke(int argc, char **argv);
+int cli_cmd_events(int argc, char **argv);
+int cli_cmd_check(int argc, char **argv);
+int cli_cmd_top(int argc, char **argv);
+
+/* ------------------------------------------------------------------------
+ * Redis (cli_redis.c): every subcommand that reads or changes sessions
+ * talks to Redis through the worker's own store and scripts.
+ * ------------------------------------------------------------------------ */
+
+/* Options every Redis subcommand takes: --redis URL (default
+ * $SESSIOND_REDIS_URL, else redis://127.0.0.1:6379/0), --instance NAME,
+ * --json, --timeout MS (default 2000). */
+typedef struct cli_redis_opts {
+    const char *url;
+    const char *instance;   /* NULL: the only instance in Redis */
+    int json;
+    int64_t timeout_ms;
+} cli_redis_opts;
+
+enum {
+    CLI_OPT_REDIS = 1000,
+    CLI_OPT_INSTANCE,
+    CLI_OPT_JSON,
+    CLI_OPT_TIMEOUT,
+};
+
+/* The struct option entries of the common options, for a subcommand's own
+ * table. */
+#define CLI_REDIS_LONG_OPTIONS                                   \
+    {"redis", required_argument, NULL, CLI_OPT_REDIS},           \
+    {"instance", required_argument, NULL, CLI_OPT_INSTANCE},     \
+    {"json", no_argument, NULL, CLI_OPT_JSON},                   \
+    {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT}
+
+/* Help text lines of the common options. */
+#define CLI_REDIS_HELP                                                          \
+    "  --redis URL       redis://[:password@]host[:port][/db] (default\n"      \
+    "                    $SESSIOND_REDIS_URL, else redis://127.0.0.1:6379/0)\n" \
+    "  --instance NAME   the instance (default: the only one in Redis)\n"       \
+    "  --json            print JSON instead of a table\n"                       \
+    "  --timeout MS      Redis time-out (default 2000)\n"
+
+void cli_redis_opts_init(cli_redis_opts *o);
+
+/* Handles option c if it is a common one: returns 1 when taken, -1 after
+ * printing why its value is bad, 0 when c is not a common option. */
+int cli_redis_option(cli_redis_opts *o, int c, const char *arg);
+
+typedef struct cli_conn cli_conn;
+
+/* Connects and loads the scripts; NULL after printing why (unreachable,
+ * refused AUTH, bad URL). */
+cli_conn *cli_connect(const cli_redis_opts *o);
+void cli_disconnect(cli_conn *c);
+sd_store *cli_store(cli_conn *c);
+
+/* A call in flight: pass cli_on_reply and a zeroed cli_pending to any
+ * sd_session_* / sd_admin_* call, then cli_wait. */
+typedef struct cli_pending {
+    int done;
+    int err;
+    redisReply *reply;      /* an owned copy */
+} cli_pending;
+
+void cli_on_reply(int err, const redisReply *reply, void *data);
+
+/* Waits for the call started with result start_rc. Returns the reply (free
+ * with cli_reply_free), or NULL after printing "<what>: <why>" (the call
+ * could not start, timed out, or Redis answered an error). */
+redisReply *cli_wait(cli_conn *c, int start_rc, cli_pending *p, const char *what);
+
+/* Runs a plain command (argv[0] is its name); same contract as cli_wait. */
+redisReply *cli_redis_command(cli_conn *c, const char *what, int argc, const char **argv);
+
+void cli_reply_free(redisReply *r);
+
+/* The instance names that have pool settings in Redis, sorted (caller frees
+ * with cli_free_names). Returns 0 or -1 after printing why. */
+int cli_list_instances(cli_conn *c, char ***names, size_t *count);
+void cli_free_names(char **names, size_t count);
+
+/* Fills inst for --instance, or for the only instance in Redis. Returns
+ * CLI_EXIT_OK, or an exit status after printing why. */
+int cli_pick_instance(cli_conn *c, const cli_redis_opts *o, const char *cmd,
+                      sd_instance *inst);
+
+/* The usage document of one instance (sd_admin_usage_json), or NULL after
+ * printing why. */
+json_t *cli_usage_of(cli_conn *c, const char *name);
+
+/* Fills inst's key names for a known-good instance name. */
+void cli_instance(sd_instance *inst, const char *name);
+
+/* A subcommand's handler of its own options: returns 0, or -1 after
+ * printing why the value is bad. */
+typedef int (*cli_own_option)(int c, const char *arg, void *ctx);
+
+/* Parses argv (argv[0] is the subcommand's name) with opts, which hold the
+ * common options and the subcommand's own (handled by own, may be NULL).
+ * Returns -1 to go on (positional arguments start at optind), or the exit
+ * status: CLI_EXIT_OK after --help, CLI_EXIT_USAGE after a bad option. */
+int cli_parse_options(int argc, char **argv, const struct option *opts,
+                      cli_redis_opts *o, cli_own_option own, void *ctx,
+                      void (*usage)(FILE *));
+
+/* Prints doc as indented JSON and a newline on stdout, then decrefs it.
+ * Returns CLI_EXIT_OK, or CLI_EXIT_FAILURE for a NULL doc. */
+int cli_print_json(json_t *doc);
 
 /* ------------------------------------------------------------------------
  * Messages

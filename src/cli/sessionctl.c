@@ -10,9 +10,20 @@
 #define SD_VERSION "unknown"
 #endif
 
-/* Every subcommand, in the order "sessionctl --help" lists them. New ones
- * (usage, list, show, close, ...) are one line here plus their own file. */
+/* Every subcommand, in the order "sessionctl --help" lists them. A new one
+ * is one line here plus its own file. */
 static const cli_command commands[] = {
+    {"usage", "license usage per instance: used / limit / reserved", cli_cmd_usage},
+    {"list", "open sessions, newest first: who holds the licenses", cli_cmd_list},
+    {"show", "one session by id", cli_cmd_show},
+    {"close", "close a session now and free its slot (reason admin)", cli_cmd_close},
+    {"limit", "limit set N: change the license limit live", cli_cmd_limit},
+    {"reserve", "reserve add|remove|list: subjects guaranteed a seat", cli_cmd_reserve},
+    {"revoke", "revoke a token by jti until its exp", cli_cmd_revoke},
+    {"events", "the lifecycle event stream (--follow to keep watching)", cli_cmd_events},
+    {"check", "scan for broken invariants; exit 1 when anything is wrong",
+     cli_cmd_check},
+    {"top", "live view: usage bars, rates and the newest events", cli_cmd_top},
     {"token", "mint a signed JWT access token from a PEM private key (for tests)",
      cli_cmd_token},
     {"jwks", "print a JWKS document with the public part of PEM keys", cli_cmd_jwks},

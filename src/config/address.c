@@ -273,6 +273,18 @@ cleanup:
     return rc;
 }
 
+int sd_redis_url_parse(const char *url, char **host, uint16_t *port, int *db,
+                       char **password, char *err, size_t errlen) {
+    cfg_redis_url r;
+    int rc = cfg_parse_redis_url(url, &r, err, errlen);
+    if (rc != 0) return rc;
+    *host = r.host;
+    *port = r.port;
+    *db = r.db;
+    *password = r.password;
+    return 0;
+}
+
 /* ------------------------------------------------------------------------
  * Schema adapters: they write into an sd_config
  * ------------------------------------------------------------------------ */

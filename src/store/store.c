@@ -58,6 +58,7 @@ struct sd_store {
     void (*on_state)(int ready, const char *why, void *data);
     void *data;
     sd_store_stats stats;
+    char last_error[160];           /* why the latest connection failed */
 };
 
 /* One script call in flight. It lives until hiredis hands back its reply (or
@@ -98,6 +99,7 @@ static void set_state(sd_store *store, store_state state, const char *why) {
  * ------------------------------------------------------------------------ */
 
 static void schedule_reconnect(sd_store *store, const char *why) {
+    snprintf(store->last_error, sizeof store->last_error, "%s", why ? why : "");
     set_state(store, STORE_DISCONNECTED, why);
     evtimer_del(&store->handshake_timer);
     struct timeval tv = ms_to_tv(store->backoff_ms);
@@ -400,6 +402,10 @@ int sd_store_command(sd_store *store, int argc, const char **argv,
     if (store->state != STORE_READY || !store->ac) return SD_ESTORE_UNAVAILABLE;
     if (argc < 1) return SD_EINVAL;
     return send_call(store, -1, argc, argv, lens, cb, data);
+}
+
+const char *sd_store_last_error(const sd_store *store) {
+    return store->last_error[0] ? store->last_error : NULL;
 }
 
 const sd_store_stats *sd_store_get_stats(const sd_store *store) {

@@ -62,6 +62,10 @@ typedef struct sd_store_stats {
 /* The store's counters; valid as long as the store. */
 const sd_store_stats *sd_store_get_stats(const sd_store *store);
 
+/* Why the latest connection attempt failed or was dropped, or NULL when
+ * none has failed yet (for tools that report instead of retrying). */
+const char *sd_store_last_error(const sd_store *store);
+
 /* 1 when connected with every script loaded, else 0. */
 int sd_store_ready(const sd_store *store);
 

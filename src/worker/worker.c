@@ -31,9 +31,14 @@ static void on_store_state(int ready, const char *why, void *data) {
     sd_worker *w = data;
     sd_log(ready ? SD_LOG_INFO : SD_LOG_WARN,
            ready ? "redis ready" : "redis unavailable", "reason", why, NULL);
-    /* A Redis that restarted empty gets its pool settings back at once. */
-    if (ready)
+    /* A Redis that restarted empty gets its pool settings back at once, and
+     * a sweep right away reaps what expired while it was away and fills the
+     * usage gauges. */
+    if (ready) {
         for (size_t i = 0; i < w->ninstances; i++) seed(w, &w->instances[i]);
+        struct timeval now = {0, 0};
+        evtimer_add(&w->sweep_timer, &now);
+    }
 }
 
 /* ------------------------------------------------------------------------

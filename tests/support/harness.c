@@ -1,5 +1,6 @@
 /* Process and HTTP helpers for the integration tests (see harness.h). */
 #include "harness.h"
+#include "jws_mint.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -158,7 +159,7 @@ long long sd_test_usage(const sd_test_redis *r, const char *inst) {
  * sessiond
  * ------------------------------------------------------------------------ */
 
-static char *replace_all(const char *text, const char *what, const char *with) {
+char *sd_test_replace(const char *text, const char *what, const char *with) {
     size_t wl = strlen(what), tl = strlen(with), n = 0;
     for (const char *p = text; (p = strstr(p, what)); p += wl) n++;
     char *out = malloc(strlen(text) + n * tl + 1), *o = out;
@@ -183,8 +184,8 @@ int sd_test_daemon_start(sd_test_daemon *d, const char *config_json,
     char port[16], rport[16];
     snprintf(port, sizeof port, "%d", d->port);
     snprintf(rport, sizeof rport, "%d", redis_port);
-    char *a = replace_all(config_json, "@PORT@", port);
-    char *text = a ? replace_all(a, "@REDIS_PORT@", rport) : NULL;
+    char *a = sd_test_replace(config_json, "@PORT@", port);
+    char *text = a ? sd_test_replace(a, "@REDIS_PORT@", rport) : NULL;
     free(a);
     if (!text) return -1;
 
@@ -253,6 +254,12 @@ static int write_all(int fd, const char *buf, size_t len) {
 int sd_test_http(int port, const char *method, const char *path,
                  const char *bearer, const char *extra_headers,
                  sd_test_response *out) {
+    return sd_test_http_body(port, method, path, bearer, extra_headers, NULL, out);
+}
+
+int sd_test_http_body(int port, const char *method, const char *path,
+                      const char *bearer, const char *extra_headers, const char *body,
+                      sd_test_response *out) {
     memset(out, 0, sizeof *out);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return -1;
@@ -266,7 +273,8 @@ int sd_test_http(int port, const char *method, const char *path,
         return -1;
     }
     size_t cap = 1024 + (bearer ? strlen(bearer) : 0) +
-                 (extra_headers ? strlen(extra_headers) : 0) + strlen(path);
+                 (extra_headers ? strlen(extra_headers) : 0) + strlen(path) +
+                 (body ? strlen(body) : 0);
     char *req = malloc(cap);
     if (!req) {
         close(fd);
@@ -275,13 +283,16 @@ int sd_test_http(int port, const char *method, const char *path,
     /* A test that sends its own Host (instance selection) replaces ours. */
     int own_host = extra_headers && (strncmp(extra_headers, "Host:", 5) == 0 ||
                                      strstr(extra_headers, "\r\nHost:") != NULL);
+    char length[48] = "";
+    if (body)
+        snprintf(length, sizeof length, "Content-Length: %zu\r\n", strlen(body));
     int n = snprintf(req, cap,
                      "%s %s HTTP/1.1\r\n%sConnection: close\r\n"
-                     "%s%s%s%s\r\n",
+                     "%s%s%s%s%s\r\n%s",
                      method, path, own_host ? "" : "Host: 127.0.0.1\r\n",
                      bearer ? "Authorization: Bearer " : "",
                      bearer ? bearer : "", bearer ? "\r\n" : "",
-                     extra_headers ? extra_headers : "");
+                     extra_headers ? extra_headers : "", length, body ? body : "");
     int rc = write_all(fd, req, (size_t)n);
     free(req);
     if (rc) {
@@ -340,4 +351,84 @@ int sd_test_header(const sd_test_response *res, const char *name, char *out,
         }
     }
     return -1;
+}
+
+/* ------------------------------------------------------------------------
+ * Tokens, metrics and child programs
+ * ------------------------------------------------------------------------ */
+
+char *sd_test_token(EVP_PKEY *key, const char *kid, const char *iss, const char *sub,
+                    const char *client, const char *sid, const char *jti, long ttl,
+                    const char *extra) {
+    char payload[2048], header[128];
+    long now = (long)time(NULL);
+    int n = snprintf(payload, sizeof payload, "{\"iss\":\"%s\",\"iat\":%ld,\"exp\":%ld",
+                     iss, now, now + ttl);
+    const char *names[] = {"sub", "client_id", "sid", "jti"};
+    const char *values[] = {sub, client, sid, jti};
+    for (int i = 0; i < 4; i++)
+        if (values[i])
+            n += snprintf(payload + n, sizeof payload - (size_t)n, ",\"%s\":\"%s\"",
+                          names[i], values[i]);
+    snprintf(payload + n, sizeof payload - (size_t)n, "%s}", extra ? extra : "");
+    snprintf(header, sizeof header, "{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"kid\":\"%s\"}",
+             kid);
+    return sd_test_jws_sign(header, payload, "RS256", key);
+}
+
+double sd_test_metric(const char *text, const char *sample) {
+    size_t n = strlen(sample);
+    for (const char *line = text; line && *line;) {
+        if (strncmp(line, sample, n) == 0 && line[n] == ' ') return atof(line + n + 1);
+        line = strchr(line, '\n');
+        if (line) line++;
+    }
+    return -1;
+}
+
+static char *read_whole(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return strdup("");
+    size_t cap = 1 << 20, got = 0;
+    char *buf = malloc(cap + 1);
+    if (buf) got = fread(buf, 1, cap, f);
+    fclose(f);
+    if (buf) buf[got] = '\0';
+    return buf;
+}
+
+int sd_test_run(sd_test_run_result *r, const char *stdin_text, char *const argv[]) {
+    memset(r, 0, sizeof *r);
+    char out_path[] = "/tmp/sd-run-out-XXXXXX", err_path[] = "/tmp/sd-run-err-XXXXXX",
+         in_path[] = "/tmp/sd-run-in-XXXXXX";
+    int out = mkstemp(out_path), err = mkstemp(err_path), in = mkstemp(in_path);
+    if (out < 0 || err < 0 || in < 0) return -1;
+    if (stdin_text && write_all(in, stdin_text, strlen(stdin_text)) != 0) return -1;
+    lseek(in, 0, SEEK_SET);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) _exit(127);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) != pid) return -1;
+    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    close(out);
+    close(err);
+    close(in);
+    r->out = read_whole(out_path);
+    r->err = read_whole(err_path);
+    unlink(out_path);
+    unlink(err_path);
+    unlink(in_path);
+    return r->out && r->err ? 0 : -1;
+}
+
+void sd_test_run_free(sd_test_run_result *r) {
+    free(r->out);
+    free(r->err);
+    memset(r, 0, sizeof *r);
 }

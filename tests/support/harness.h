@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <hiredis/hiredis.h>
+#include <openssl/evp.h>
 
 /* A redis-server child. */
 typedef struct sd_test_redis {
@@ -66,7 +67,7 @@ int sd_test_daemon_stop(sd_test_daemon *d);
 typedef struct sd_test_response {
     int status;
     char headers[4096];     /* raw header block, NUL-terminated */
-    char body[8192];        /* NUL-terminated (cut if longer) */
+    char body[65536];       /* NUL-terminated (cut if longer) */
     size_t body_len;
 } sd_test_response;
 
@@ -77,6 +78,12 @@ typedef struct sd_test_response {
 int sd_test_http(int port, const char *method, const char *path,
                  const char *bearer, const char *extra_headers,
                  sd_test_response *out);
+
+/* As sd_test_http, with a request body (sent with its Content-Length) when
+ * body is not NULL. */
+int sd_test_http_body(int port, const char *method, const char *path,
+                      const char *bearer, const char *extra_headers, const char *body,
+                      sd_test_response *out);
 
 /* Copies a response header's value (case-insensitive name) into out;
  * returns 0, or -1 when absent. */
@@ -91,5 +98,32 @@ void sd_test_sleep_ms(int ms);
 
 /* Milliseconds on the monotonic clock. */
 long long sd_test_now_ms(void);
+
+/* A new copy of text with every `what` replaced by `with`; NULL when out of
+ * memory. */
+char *sd_test_replace(const char *text, const char *what, const char *with);
+
+/* An RS256 at+jwt token signed by key (with kid), valid from now for ttl
+ * seconds; sub, client, sid and jti may be NULL (left out); extra is raw
+ * JSON members (",\"scope\":\"x\"") or NULL. Caller frees. */
+char *sd_test_token(EVP_PKEY *key, const char *kid, const char *iss, const char *sub,
+                    const char *client, const char *sid, const char *jti, long ttl,
+                    const char *extra);
+
+/* The value of a Prometheus sample line "sample value" (sample is the name
+ * with its labels, exactly as printed) in a /metrics text, or -1. */
+double sd_test_metric(const char *text, const char *sample);
+
+/* A child program's exit status and whole output. */
+typedef struct sd_test_run_result {
+    int status;          /* exit status, or -1 when it did not exit normally */
+    char *out;
+    char *err;
+} sd_test_run_result;
+
+/* Runs argv[0] (a path) with argv, stdin_text (may be NULL) as its
+ * standard input, and waits. Returns 0 or -1. Free with sd_test_run_free. */
+int sd_test_run(sd_test_run_result *r, const char *stdin_text, char *const argv[]);
+void sd_test_run_free(sd_test_run_result *r);
 
 #endif
