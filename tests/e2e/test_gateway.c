@@ -9,9 +9,11 @@
  * see each other's sessions. The tests run in order: the last ones kill a
  * replica, then Redis, then every replica. Skipped (with the reason) only
  * when nginx is not installed. */
+/* cmocka.h needs these three first. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
+
 #include <cmocka.h>
 
 #include <pthread.h>
@@ -91,7 +93,8 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     sd_test_nginx_stop(&nginx);
-    for (int i = 0; i < REPLICAS; i++) sd_test_daemon_stop(&replicas[i]);
+    for (int i = 0; i < REPLICAS; i++)
+        sd_test_daemon_stop(&replicas[i]);
     sd_test_redis_stop(&redis, 0);
     if (key_path) unlink(key_path);
     free(key_path);
@@ -99,12 +102,12 @@ static int teardown(void **state) {
     return 0;
 }
 
-#define SKIP_WITHOUT_NGINX()                                        \
-    do {                                                            \
-        if (skip_reason) {                                          \
-            print_message("skipped: %s\n", skip_reason);            \
-            skip();                                                 \
-        }                                                           \
+#define SKIP_WITHOUT_NGINX()                                                             \
+    do {                                                                                 \
+        if (skip_reason) {                                                               \
+            print_message("skipped: %s\n", skip_reason);                                 \
+            skip();                                                                      \
+        }                                                                                \
     } while (0)
 
 /* ------------------------------------------------------------------------
@@ -120,8 +123,8 @@ static char *mint(const char *inst, const char *sub, const char *sid) {
              "{\"iss\":\"https://id.test/%s\",\"client_id\":\"erp-web\","
              "\"exp\":%ld%s%s}",
              inst, (long)time(NULL) + 600, sub_claim, sid_claim);
-    char *t = sd_test_jws_sign("{\"alg\":\"RS256\",\"kid\":\"k1\"}", payload, "RS256",
-                               key);
+    char *t =
+        sd_test_jws_sign("{\"alg\":\"RS256\",\"kid\":\"k1\"}", payload, "RS256", key);
     assert_non_null(t);
     return t;
 }
@@ -131,9 +134,8 @@ static void call_port(int port, const char *method, const char *path, const char
                       const char *token, const char *extra, sd_test_response *res) {
     char headers[512];
     snprintf(headers, sizeof headers, "X-Instance: %s\r\n%s", inst, extra ? extra : "");
-    assert_int_equal(sd_test_http(port ? port : nginx.port, method, path, token, headers,
-                                  res),
-                     0);
+    assert_int_equal(
+        sd_test_http(port ? port : nginx.port, method, path, token, headers, res), 0);
 }
 
 static void call(const char *method, const char *path, const char *inst,
@@ -191,9 +193,10 @@ static void test_session_resumes_across_replicas(void **state) {
     }
     /* Round robin over three healthy replicas: each served a third, and
      * all nine requests were one session. */
-    for (int i = 0; i < REPLICAS; i++) assert_int_equal(served_count[i], 3);
-    assert_int_equal(sd_test_redis_int(&redis, "HGET sd:{resume}:session:%s requests", first),
-                     9);
+    for (int i = 0; i < REPLICAS; i++)
+        assert_int_equal(served_count[i], 3);
+    assert_int_equal(
+        sd_test_redis_int(&redis, "HGET sd:{resume}:session:%s requests", first), 9);
     assert_int_equal(usage("resume"), 1);
 
     /* /v1/session answers from whichever replica, resumed. */
@@ -201,9 +204,11 @@ static void test_session_resumes_across_replicas(void **state) {
     assert_int_equal(res.status, 200);
     json_t *doc = body_json(&res);
     assert_string_equal(json_path_str(doc, "session", "id"), first);
-    assert_true(json_is_true(json_object_get(json_object_get(doc, "session"), "resumed")));
-    assert_int_equal(json_integer_value(json_object_get(
-                         json_object_get(doc, "session"), "requests")), 10);
+    assert_true(
+        json_is_true(json_object_get(json_object_get(doc, "session"), "resumed")));
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(doc, "session"), "requests")),
+        10);
     json_decref(doc);
     free(token);
 }
@@ -247,8 +252,10 @@ static void test_license_limit_holds_across_replicas(void **state) {
         args[i] = (race_arg){.token = mint("pool", sub, sub), .start = &start};
     }
     long long before = sd_test_redis_time_ms(&redis);
-    for (int i = 0; i < N; i++) pthread_create(&threads[i], NULL, race_worker, &args[i]);
-    for (int i = 0; i < N; i++) pthread_join(threads[i], NULL);
+    for (int i = 0; i < N; i++)
+        pthread_create(&threads[i], NULL, race_worker, &args[i]);
+    for (int i = 0; i < N; i++)
+        pthread_join(threads[i], NULL);
     long long after = sd_test_redis_time_ms(&redis);
     pthread_barrier_destroy(&start);
 
@@ -331,13 +338,14 @@ static void test_demo_api_without_or_with_bad_token_is_401(void **state) {
     char value[256];
     call("GET", "/api/orders", "demo", NULL, &res);
     assert_int_equal(res.status, 401);
-    assert_string_equal(res.body, "{\"error\":\"invalid_token\",\"reason\":\"token_missing\","
-                                  "\"message\":\"a valid bearer token is required\"}");
+    assert_string_equal(res.body,
+                        "{\"error\":\"invalid_token\",\"reason\":\"token_missing\","
+                        "\"message\":\"a valid bearer token is required\"}");
     header(&res, "Content-Type", value, sizeof value);
     assert_string_equal(value, "application/json");
     header(&res, "WWW-Authenticate", value, sizeof value);
-    assert_string_equal(value,
-                        "Bearer error=\"invalid_token\", error_description=\"token_missing\"");
+    assert_string_equal(
+        value, "Bearer error=\"invalid_token\", error_description=\"token_missing\"");
     header(&res, "X-Authorized-By", value, sizeof value);
     replica_index(value);
 
@@ -421,8 +429,10 @@ static void test_demo_api_refusals_map_to_statuses(void **state) {
     assert_int_equal(res.status, 429);
     header(&res, "Retry-After", retry, sizeof retry);
     long long got = atoll(retry);
-    long long lo = (expiry_first - after + 999) / 1000, hi = (expiry_first - before + 999) / 1000;
-    if (got < lo || got > hi) fail_msg("Retry-After %lld not in [%lld, %lld]", got, lo, hi);
+    long long lo = (expiry_first - after + 999) / 1000,
+              hi = (expiry_first - before + 999) / 1000;
+    if (got < lo || got > hi)
+        fail_msg("Retry-After %lld not in [%lld, %lld]", got, lo, hi);
     snprintf(expected, sizeof expected,
              "{\"error\":\"license_limit_reached\",\"message\":\"the session limit is "
              "reached\",\"retry_after\":%lld}",
@@ -485,9 +495,11 @@ static void test_killing_a_replica_loses_no_session(void **state) {
     assert_int_equal(res.status, 200);
     json_t *doc = body_json(&res);
     assert_string_equal(json_path_str(doc, "session", "id"), ids[0]);
-    assert_string_not_equal(json_path_str(doc, NULL, "authorized_by"), replica_ids[VICTIM]);
+    assert_string_not_equal(json_path_str(doc, NULL, "authorized_by"),
+                            replica_ids[VICTIM]);
     json_decref(doc);
-    for (int u = 0; u < USERS; u++) free(tokens[u]);
+    for (int u = 0; u < USERS; u++)
+        free(tokens[u]);
 }
 
 static void test_redis_down_then_replicas_down_is_503(void **state) {
@@ -502,8 +514,9 @@ static void test_redis_down_then_replicas_down_is_503(void **state) {
     assert_int_equal(res.status, 503);
     header(&res, "Retry-After", value, sizeof value);
     assert_string_equal(value, "1");
-    assert_string_equal(res.body, "{\"error\":\"store_unavailable\","
-                                  "\"message\":\"sessions cannot be checked right now\"}");
+    assert_string_equal(res.body,
+                        "{\"error\":\"store_unavailable\","
+                        "\"message\":\"sessions cannot be checked right now\"}");
     call("GET", "/v1/auth", "demo", token, &res);
     assert_int_equal(res.status, 503);
     header(&res, "X-Session-Error", value, sizeof value);
@@ -511,13 +524,15 @@ static void test_redis_down_then_replicas_down_is_503(void **state) {
     assert_non_null(strstr(res.body, "\"error\":\"store_unavailable\""));
 
     /* No replica at all: nginx answers for them, as JSON. */
-    for (int i = 0; i < REPLICAS; i++) sd_test_daemon_stop(&replicas[i]);
+    for (int i = 0; i < REPLICAS; i++)
+        sd_test_daemon_stop(&replicas[i]);
     call("GET", "/api/orders", "demo", token, &res);
     assert_int_equal(res.status, 503);
     header(&res, "Retry-After", value, sizeof value);
     assert_string_equal(value, "1");
-    assert_string_equal(res.body, "{\"error\":\"gateway_unavailable\","
-                                  "\"message\":\"sessions cannot be checked right now\"}");
+    assert_string_equal(res.body,
+                        "{\"error\":\"gateway_unavailable\","
+                        "\"message\":\"sessions cannot be checked right now\"}");
     call("GET", "/v1/auth", "demo", token, &res);
     assert_int_equal(res.status, 503);
     assert_string_equal(res.body, "{\"error\":\"gateway_unavailable\","

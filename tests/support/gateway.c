@@ -39,7 +39,8 @@ static int run(char *const argv[], char *const env[], const char *out_path) {
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
-        for (char *const *e = env; e && *e; e++) putenv(*e);
+        for (char *const *e = env; e && *e; e++)
+            putenv(*e);
         if (out_path) {
             int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
             if (fd < 0) _exit(127);
@@ -64,8 +65,8 @@ static int render(const sd_test_nginx *n, const int *ports, size_t count,
     snprintf(log_dir, sizeof log_dir, "SD_NGINX_LOG_DIR=%s", n->dir);
     size_t used = (size_t)snprintf(ups, sizeof ups, "SD_NGINX_UPSTREAMS=");
     for (size_t i = 0; i < count && used < sizeof ups; i++)
-        used += (size_t)snprintf(ups + used, sizeof ups - used, "127.0.0.1:%d ",
-                                 ports[i]);
+        used +=
+            (size_t)snprintf(ups + used, sizeof ups - used, "127.0.0.1:%d ", ports[i]);
     if (used >= sizeof ups) return -1;
     char *env[] = {listen, demo, run_dir, log_dir, ups, NULL};
     char *argv[] = {"sh", SD_SOURCE_DIR "/deploy/nginx/render.sh",
@@ -73,8 +74,7 @@ static int render(const sd_test_nginx *n, const int *ports, size_t count,
     return run(argv, env, conf) == 0 ? 0 : -1;
 }
 
-int sd_test_nginx_start(sd_test_nginx *n, const int *upstream_ports,
-                        size_t nupstreams) {
+int sd_test_nginx_start(sd_test_nginx *n, const int *upstream_ports, size_t nupstreams) {
     memset(n, 0, sizeof *n);
     const char *bin = sd_test_nginx_binary();
     if (!bin) return -1;
@@ -94,8 +94,8 @@ int sd_test_nginx_start(sd_test_nginx *n, const int *upstream_ports,
         return -1;
     }
     /* In the foreground, so the master is our child and SIGTERM ends it. */
-    char *argv[] = {(char *)bin, "-p", n->dir, "-c", conf, "-e", errlog,
-                    "-g", "daemon off;", NULL};
+    char *argv[] = {(char *)bin, "-p",   n->dir, "-c",          conf,
+                    "-e",        errlog, "-g",   "daemon off;", NULL};
     n->pid = fork();
     if (n->pid < 0) return -1;
     if (n->pid == 0) {

@@ -11,9 +11,9 @@
 /* An nginx child (master in the foreground, its workers below it). */
 typedef struct sd_test_nginx {
     pid_t pid;
-    int port;               /* the load balancer: /v1/..., /api/..., /healthz */
-    int demo_port;          /* the demo upstream API (nginx itself) */
-    char dir[128];          /* prefix: rendered nginx.conf, logs, temp files */
+    int port;      /* the load balancer: /v1/..., /api/..., /healthz */
+    int demo_port; /* the demo upstream API (nginx itself) */
+    char dir[128]; /* prefix: rendered nginx.conf, logs, temp files */
 } sd_test_nginx;
 
 /* The nginx binary: $SD_NGINX, else nginx on PATH, else /usr/sbin/nginx
@@ -25,8 +25,7 @@ const char *sd_test_nginx_binary(void);
  * upstream_ports, picks free ports for the load balancer and the demo API,
  * starts nginx and waits until /healthz answers 200. Returns 0, or -1 (the
  * reason on stderr; n->dir keeps the logs). */
-int sd_test_nginx_start(sd_test_nginx *n, const int *upstream_ports,
-                        size_t nupstreams);
+int sd_test_nginx_start(sd_test_nginx *n, const int *upstream_ports, size_t nupstreams);
 
 /* Stops nginx (SIGTERM, then waits for the master) and removes its
  * directory. Safe to call twice. */
