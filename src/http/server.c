@@ -168,6 +168,8 @@ void sd_http_send_doc(sd_http_exchange *x, int status, const char *outcome,
 void sd_http_send_error(sd_http_exchange *x, int err) {
     sd_http_error e = sd_http_error_of(err);
     struct evkeyvalq *h = evhttp_request_get_output_headers(x->req);
+    /* A gateway's auth_request sees headers only, never the body. */
+    evhttp_add_header(h, "X-Session-Error", e.error);
     if (e.status == 401) {
         char value[160];
         snprintf(value, sizeof value,
@@ -199,6 +201,8 @@ void sd_http_send_limit(sd_http_exchange *x, int err, int64_t retry_after_ms,
     evhttp_add_header(evhttp_request_get_output_headers(x->req), "Retry-After",
                       value);
     sd_http_error e = sd_http_error_of(err);
+    evhttp_add_header(evhttp_request_get_output_headers(x->req), "X-Session-Error",
+                      e.error);
     char body[320];
     int n = snprintf(body, sizeof body,
                      "{\"error\":\"%s\",\"reason\":\"%s\","
