@@ -26,6 +26,8 @@
     not_indexed           missing from the opened index
     no_meta               missing its meta record
     over_limit            more open sessions than the limit (first batch only)
+    bad_limit             the pool's limit is not a whole number >= 0 (the
+                          workers use the configured default meanwhile)
 ]]
 --@include "includes/clock.lua"
 --@include "includes/slots.lua"
@@ -44,7 +46,12 @@ end
 
 if first == 0 then
   local used = open_count(slots, now)
-  local limit = tonumber(redis.call('HGET', KEYS[4], 'limit') or -1)
+  local raw = redis.call('HGET', KEYS[4], 'limit')
+  local limit = tonumber(raw) or -1
+  if raw and (limit < 0 or limit ~= math.floor(limit)) then
+    report('bad_limit', KEYS[4], 'limit is "' .. raw .. '"')
+    limit = -1
+  end
   if limit >= 0 and used > limit then
     report('over_limit', KEYS[4], used .. ' open > limit ' .. limit)
   end

@@ -41,7 +41,7 @@ elseif mode ~= 'keep' then
   return redis.error_reply('bad mode')
 end
 
-local limit = tonumber(redis.call('HGET', pool, 'limit') or -1)
+local limit = tonumber(redis.call('HGET', pool, 'limit')) or -1
 local count = redis.call('SCARD', reserved)
 redis.call('XADD', events, 'MAXLEN', '~', ARGV[1], '*', 'type', 'settings',
            'replica', ARGV[2], 'limit', limit, 'reserved', count,

@@ -19,7 +19,7 @@
 
 local pool, reserved, slots, seats = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now = now_ms()
-local limit = tonumber(redis.call('HGET', pool, 'limit') or ARGV[1])
+local limit = pool_limit(pool, ARGV[1])
 local subjects = redis.call('SMEMBERS', reserved)
 table.sort(subjects)
 return {7, open_count(slots, now), limit, earliest_expiry(slots, now) or -1,

@@ -36,8 +36,14 @@ end
 -- The pool's limit, or the configured default while the settings are
 -- missing (the worker seeds them with seed-2.lua on connect and on every
 -- sweep, so a Redis that lost its data gets them back within one sweep).
+--
+-- A value that is not a whole number >= 0 (an operator's typo through
+-- redis-cli) also falls back to the configured default rather than failing
+-- every claim; `sessionctl check` reports it as bad_limit.
 local function pool_limit(pool, default_limit)
-  return tonumber(redis.call('HGET', pool, 'limit') or default_limit)
+  local limit = tonumber(redis.call('HGET', pool, 'limit'))
+  if limit and limit >= 0 and limit == math.floor(limit) then return limit end
+  return tonumber(default_limit)
 end
 
 -- Key of the sorted set of one subject's sessions (per-subject cap).

@@ -23,6 +23,7 @@ static void usage(FILE *out) {
           "  binding_mismatch      a session's binding names another session\n"
           "  not_indexed, no_meta  bookkeeping entries missing\n"
           "  over_limit            more open sessions than the limit\n"
+          "  bad_limit             the pool's limit is not a whole number >= 0\n"
           "Exit status 0 when all is well, 1 when a problem was found.\n"
           "\n"
           "  --grace MS        how long past expiry a slot may wait for the sweep\n"

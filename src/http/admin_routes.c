@@ -339,7 +339,7 @@ static int choose_op(sd_http_exchange *x, const char *what, const char *id,
         else return sd_http_send_method_not_allowed(x, "POST"), -1;
     } else {
         static const char body[] =
-            "{\"error\":\"not_found\",\"message\":\"no such route\"}";
+            "{\"error\":\"not_found\",\"reason\":\"no_route\",\"message\":\"no such route\"}";
         sd_http_send_json(x, 404, "not_found", body, sizeof body - 1);
         return -1;
     }
@@ -351,7 +351,7 @@ void sd_http_handle_admin(sd_http_exchange *x, const char *rest) {
     admin_op op;
     if (parse_path(rest, name, sizeof name, what, sizeof what, id, sizeof id) != 0) {
         static const char body[] =
-            "{\"error\":\"not_found\",\"message\":\"no such route\"}";
+            "{\"error\":\"not_found\",\"reason\":\"no_route\",\"message\":\"no such route\"}";
         sd_http_send_json(x, 404, "not_found", body, sizeof body - 1);
         return;
     }

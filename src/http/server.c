@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -119,6 +120,24 @@ static void access_log(const sd_http_exchange *x, int status, const char *outcom
  * Responses
  * ------------------------------------------------------------------------ */
 
+/* libevent 2.1 knows no phrase for some statuses ("429 Client Error"). */
+static const char *reason_phrase(int status) {
+    switch (status) {
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return NULL;
+    }
+}
+
 /* The one exit of every request. body may be NULL. */
 static void reply(sd_http_exchange *x, int status, const char *outcome,
                   struct evbuffer *body) {
@@ -129,7 +148,7 @@ static void reply(sd_http_exchange *x, int status, const char *outcome,
     evhttp_add_header(h, "Cache-Control", "no-store");
     count(srv, x->route, status, outcome);
     if (sd_log_enabled(SD_LOG_INFO)) access_log(x, status, outcome);
-    evhttp_send_reply(x->req, status, NULL, body);
+    evhttp_send_reply(x->req, status, reason_phrase(status), body);
 }
 
 void sd_http_send_json(sd_http_exchange *x, int status, const char *outcome,
@@ -215,13 +234,21 @@ void sd_http_send_limit(sd_http_exchange *x, int err, int64_t retry_after_ms,
 void sd_http_send_method_not_allowed(sd_http_exchange *x, const char *allow) {
     evhttp_add_header(evhttp_request_get_output_headers(x->req), "Allow", allow);
     static const char body[] =
-        "{\"error\":\"method_not_allowed\",\"message\":\"method not allowed on this path\"}";
+        "{\"error\":\"method_not_allowed\",\"reason\":\"method_not_allowed\","
+        "\"message\":\"method not allowed on this path\"}";
     sd_http_send_json(x, 405, "method_not_allowed", body, sizeof body - 1);
 }
 
 const char *sd_http_bearer_token(struct evhttp_request *req, size_t *len) {
-    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req),
-                                          "Authorization");
+    /* Two Authorization headers are ambiguous (a gateway may read the other
+     * one): neither counts. */
+    const char *auth = NULL;
+    struct evkeyval *h;
+    TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next) {
+        if (strcasecmp(h->key, "Authorization") != 0) continue;
+        if (auth) return NULL;
+        auth = h->value;
+    }
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) return NULL;
     const char *token = auth + 7;
     while (*token == ' ') token++;
@@ -303,7 +330,7 @@ static void on_request(struct evhttp_request *req, void *arg) {
         return;
     default: {
         static const char body[] =
-            "{\"error\":\"not_found\",\"message\":\"no such route\"}";
+            "{\"error\":\"not_found\",\"reason\":\"no_route\",\"message\":\"no such route\"}";
         sd_http_send_json(&x, 404, "not_found", body, sizeof body - 1);
     }
     }
@@ -360,9 +387,14 @@ sd_http_server *sd_http_server_new(sd_worker *w, struct event_base *base,
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    /* Every method evhttp can parse reaches the router, which answers JSON
+     * (405 with Allow where a route does not take it). */
     evhttp_set_allowed_methods(srv->http,
         EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-        EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+        EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH |
+        EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
+    /* No text/html default on bodiless replies (200 for /v1/auth, 204). */
+    evhttp_set_default_content_type(srv->http, NULL);
     evhttp_set_max_headers_size(srv->http, (ev_ssize_t)cfg->max_header_bytes);
     evhttp_set_max_body_size(srv->http, (ev_ssize_t)cfg->max_body_bytes);
     /* Idle and half-sent requests are cut after this long (slowloris). */

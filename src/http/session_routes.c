@@ -162,6 +162,7 @@ static void on_close_reply(int err, const redisReply *reply, void *data) {
     if (!err) err = sd_session_parse(reply, &res);
     if (!err) sd_worker_count(sr->x.srv->worker, sr->inst, &res, SD_CLOSED_LOGOUT);
     if (!err && res.code == SD_SCRIPT_NONE) err = SD_ENOT_FOUND;
+    if (!err && res.code == SD_SCRIPT_REVOKED) err = SD_ETOKEN_REVOKED;
     if (!err && res.code != SD_SCRIPT_CLOSED) err = SD_ESTORE_REPLY;
     if (err) {
         sd_http_send_error(&sr->x, err);

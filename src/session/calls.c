@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 
 #include "core/base64url.h"
+#include "core/log.h"
 #include "sessiond/error.h"
 #include "session/script_args.h"
 #include "session/session.h"
@@ -36,6 +37,33 @@ char *sd_session_revoked_key(const sd_instance *inst, const char *jti, char *buf
     memcpy(key + inst->prefix_len, "revoked:", 8);
     memcpy(key + inst->prefix_len + 8, jti, jl + 1);
     return key;
+}
+
+static void on_abandon_reply(int err, const redisReply *reply, void *data) {
+    const sd_instance *inst = data;
+    sd_session_result res;
+    if (!err && sd_session_parse(reply, &res) == 0 && res.code == SD_SCRIPT_CLOSED)
+        sd_log(SD_LOG_WARN, "closed a session opened after its request timed out",
+               "instance", inst->name, "session", res.id, NULL);
+}
+
+/* The client was told 503, yet the script may have opened a session: close
+ * it again unless the client's retry has already resumed it, so a request
+ * that failed holds no license for the whole idle time-out. With the reply
+ * we know; without one (the connection went), the id this call would have
+ * opened (its tag) is closed if it exists, once Redis is back. */
+static void on_late_open(sd_store *store, const redisReply *reply, const char *tag,
+                         void *data) {
+    const sd_instance *inst = data;
+    sd_session_result res;
+    const char *id = tag;
+    if (reply) {
+        if (sd_session_parse(reply, &res) != 0 || res.code != SD_SCRIPT_OPENED) return;
+        id = res.id;
+    }
+    if (sd_session_abandon(store, inst, id, on_abandon_reply, data) != 0)
+        sd_log(SD_LOG_WARN, "cannot undo a session opened after its request failed",
+               "instance", inst->name, "session", id, NULL);
 }
 
 int sd_session_open_or_resume(sd_store *store, const sd_instance *inst,
@@ -78,15 +106,22 @@ int sd_session_open_or_resume(sd_store *store, const sd_instance *inst,
     add_str(&a, inst->subject_cap_arg);
     add_str(&a, inst->events_max_arg);
     add_str(&a, inst->replica);
-    rc = sd_store_call(store, SD_SCRIPT_OPEN_OR_RESUME, 9, a.n, a.v, a.len, cb, data);
+    rc = sd_store_call_late(store, SD_SCRIPT_OPEN_OR_RESUME, 9, a.n, a.v, a.len, cb, data,
+                            on_late_open, (void *)inst, id);
     free(revoked_owned);
     return rc;
 }
 
-/* close-6 by binding key (logout) or by session id (operator). */
+/* close-7 by binding key (logout) or by session id (operator, undo). */
 static int close_call(sd_store *store, const sd_instance *inst,
-                      const char *binding_key, size_t binding_len, const char *id,
-                      const char *reason, sd_store_cb *cb, void *data) {
+                      const char *binding_key, size_t binding_len,
+                      const char *revoked_key, size_t revoked_len, const char *id,
+                      const char *reason, int only_untouched, sd_store_cb *cb,
+                      void *data) {
+    /* An undo must survive the outage that made it necessary. */
+    int (*call)(sd_store *, sd_script_id, int, int, const char **, const size_t *,
+                sd_store_cb *, void *) =
+        only_untouched ? sd_store_call_deferred : sd_store_call;
     script_args a = {.n = 0};
     add_key(&a, inst, SD_KEY_SLOTS);
     add_key(&a, inst, SD_KEY_SEATS);
@@ -94,29 +129,49 @@ static int close_call(sd_store *store, const sd_instance *inst,
     add_key(&a, inst, SD_KEY_EVENTS);
     add(&a, binding_key, binding_len);
     add_key(&a, inst, SD_KEY_OPENED);
+    add(&a, revoked_key, revoked_len);
     add(&a, inst->prefix, inst->prefix_len);
     add_str(&a, reason);
     add_str(&a, inst->events_max_arg);
     add_str(&a, inst->replica);
     add_str(&a, id);
-    return sd_store_call(store, SD_SCRIPT_CLOSE, 6, a.n, a.v, a.len, cb, data);
+    add_str(&a, only_untouched ? "1" : "0");
+    return call(store, SD_SCRIPT_CLOSE, 7, a.n, a.v, a.len, cb, data);
 }
 
 int sd_session_close(sd_store *store, const sd_instance *inst,
                      const sd_claims *claims, sd_store_cb *cb, void *data) {
     sd_binding binding;
     sd_binding_of(inst, claims, sd_session_kind_of(claims), &binding);
-    return close_call(store, inst, binding.key, binding.key_len, "", "logout", cb,
-                      data);
+    char revoked_buf[256], *revoked_owned;
+    size_t revoked_len;
+    const char *revoked =
+        sd_session_revoked_key(inst, claims->jti ? claims->jti : "", revoked_buf,
+                               sizeof revoked_buf, &revoked_len, &revoked_owned);
+    if (!revoked) return SD_ENOMEM;
+    int rc = close_call(store, inst, binding.key, binding.key_len, revoked, revoked_len,
+                        "", "logout", 0, cb, data);
+    free(revoked_owned);
+    return rc;
 }
 
 int sd_session_close_id(sd_store *store, const sd_instance *inst, const char *id,
                         const char *reason, sd_store_cb *cb, void *data) {
-    /* The binding key is not used with an id, but every KEYS slot must name
-     * a key of the instance's hash tag: the pool key stands in. */
+    /* The binding and revocation keys are not used with an id, but every
+     * KEYS slot must name a key of the instance's hash tag: the pool key
+     * stands in. */
     if (!*id) return SD_EINVAL;
     return close_call(store, inst, inst->key[SD_KEY_POOL], inst->key_len[SD_KEY_POOL],
-                      id, reason, cb, data);
+                      inst->key[SD_KEY_POOL], inst->key_len[SD_KEY_POOL], id, reason, 0,
+                      cb, data);
+}
+
+int sd_session_abandon(sd_store *store, const sd_instance *inst, const char *id,
+                       sd_store_cb *cb, void *data) {
+    if (!*id) return SD_EINVAL;
+    return close_call(store, inst, inst->key[SD_KEY_POOL], inst->key_len[SD_KEY_POOL],
+                      inst->key[SD_KEY_POOL], inst->key_len[SD_KEY_POOL], id, "abandoned",
+                      1, cb, data);
 }
 
 int sd_session_sweep(sd_store *store, const sd_instance *inst, int64_t batch,

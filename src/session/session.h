@@ -131,7 +131,8 @@ int sd_session_open_or_resume(sd_store *store, const sd_instance *inst,
                               const sd_claims *claims, int want_usage,
                               sd_store_cb *cb, void *data);
 
-/* Closes the session of claims at inst (logout). Same contract. */
+/* Closes the session of claims at inst (logout). Same contract; a revoked
+ * token closes nothing and gets code SD_SCRIPT_REVOKED. */
 int sd_session_close(sd_store *store, const sd_instance *inst,
                      const sd_claims *claims, sd_store_cb *cb, void *data);
 
@@ -139,6 +140,13 @@ int sd_session_close(sd_store *store, const sd_instance *inst,
  * event ("admin"). Replies as sd_session_close. */
 int sd_session_close_id(sd_store *store, const sd_instance *inst, const char *id,
                         const char *reason, sd_store_cb *cb, void *data);
+
+/* Closes session id at inst only if it has served no request but the one
+ * that opened it, with reason "abandoned": the undo of an open whose reply
+ * arrived after the client was told 503 (a client that retried has resumed
+ * it, and keeps it). Replies as sd_session_close. */
+int sd_session_abandon(sd_store *store, const sd_instance *inst, const char *id,
+                       sd_store_cb *cb, void *data);
 
 /* Writes the instance's pool settings (limit, reserved subjects) from its
  * configuration unless Redis already has them. Same contract. */

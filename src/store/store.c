@@ -20,7 +20,7 @@
 /* File names (without ".lua") of the scripts, in sd_script_id order. */
 static const char *const script_names[SD_SCRIPT_COUNT] = {
     [SD_SCRIPT_OPEN_OR_RESUME] = "open_or_resume-9",
-    [SD_SCRIPT_CLOSE] = "close-6",
+    [SD_SCRIPT_CLOSE] = "close-7",
     [SD_SCRIPT_SWEEP] = "sweep-6",
     [SD_SCRIPT_USAGE_REPORT] = "usage-4",
     [SD_SCRIPT_SEED] = "seed-2",
@@ -59,6 +59,10 @@ struct sd_store {
     void *data;
     sd_store_stats stats;
     char last_error[160];           /* why the latest connection failed */
+    struct store_call *deferred;    /* calls waiting for the next READY */
+    struct store_call **deferred_tail;
+    unsigned ndeferred;
+    int freeing;                    /* in sd_store_free: no late callbacks */
 };
 
 /* One script call in flight. It lives until hiredis hands back its reply (or
@@ -69,6 +73,10 @@ typedef struct store_call {
     struct event timer;
     sd_store_cb *cb;
     void *data;
+    sd_store_late_cb *late_cb;  /* for a reply after the time-out; may be NULL */
+    void *late_data;
+    char tag[40];               /* the caller's note, handed to late_cb */
+    struct store_call *next;    /* in the deferred list */
     char *cmd;              /* formatted EVALSHA, kept for a NOSCRIPT retry */
     size_t cmdlen;
     sd_script_id script;
@@ -79,6 +87,9 @@ typedef struct store_call {
 } store_call;
 
 static void store_connect(sd_store *store);
+static void flush_deferred(sd_store *store);
+static void call_answer(store_call *call, int err, const redisReply *reply);
+static void call_free(store_call *call);
 
 static struct timeval ms_to_tv(int64_t ms) {
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
@@ -176,6 +187,7 @@ static void on_handshake_reply(redisAsyncContext *ac, void *r, void *privdata) {
         evtimer_del(&store->handshake_timer);
         store->backoff_ms = BACKOFF_START_MS;
         set_state(store, STORE_READY, "connected, scripts loaded");
+        flush_deferred(store);
     }
 }
 
@@ -249,6 +261,7 @@ sd_store *sd_store_new(struct event_base *base, const sd_store_options *opt) {
         store->scripts[i] = find_script(script_names[i]);
         if (!store->scripts[i]) goto fail; /* a build without lua/: a bug */
     }
+    store->deferred_tail = &store->deferred;
     evtimer_assign(&store->reconnect_timer, base, on_reconnect_timer, store);
     evtimer_assign(&store->handshake_timer, base, on_handshake_timeout, store);
     store_connect(store);
@@ -262,9 +275,16 @@ fail:
 
 void sd_store_free(sd_store *store) {
     if (!store) return;
+    store->freeing = 1;
     evtimer_del(&store->reconnect_timer);
     evtimer_del(&store->handshake_timer);
     store->on_state = NULL;
+    while (store->deferred) {
+        store_call *call = store->deferred;
+        store->deferred = call->next;
+        call_answer(call, SD_ESTORE_UNAVAILABLE, NULL);
+        call_free(call);
+    }
     if (store->ac) {
         redisAsyncContext *ac = store->ac;
         store->ac = NULL;
@@ -327,6 +347,10 @@ static void on_call_reply(redisAsyncContext *ac, void *r, void *privdata) {
     store_call *call = privdata;
     redisReply *reply = r;
     if (!reply) {
+        /* The connection went with the reply: whether the call ran is
+         * unknown, and its caller hears (or heard) it failed. */
+        if (call->late_cb && !call->store->freeing)
+            call->late_cb(call->store, NULL, call->tag, call->late_data);
         call_answer(call, SD_ESTORE_UNAVAILABLE, NULL);
         call_free(call);
         return;
@@ -335,6 +359,8 @@ static void on_call_reply(redisAsyncContext *ac, void *r, void *privdata) {
     if (is_noscript(reply) && !call->retried && !call->answered &&
         retry_after_load(ac, call) == 0)
         return;
+    if (call->answered && call->late_cb)
+        call->late_cb(call->store, reply, call->tag, call->late_data);
     call_answer(call, 0, reply);
     call_free(call);
 }
@@ -353,8 +379,38 @@ static void on_call_timeout(evutil_socket_t fd, short what, void *arg) {
 
 /* Sends a formatted command as a call; script is the script to reload on
  * NOSCRIPT, or -1 for a plain command (never retried). */
+/* Sends a formatted call, starting its time-out. */
+static int transmit(sd_store *store, store_call *call) {
+    call->replies_at_send = store->replies;
+    call->sent_at = sd_monotonic_ns();
+    if (redisAsyncFormattedCommand(store->ac, on_call_reply, call, call->cmd,
+                                   call->cmdlen) != REDIS_OK)
+        return SD_ESTORE_UNAVAILABLE;
+    evtimer_add(&call->timer, &store->timeout);
+    store->stats.calls++;
+    return 0;
+}
+
+/* Sends the calls deferred while Redis was away, now that it is back. */
+static void flush_deferred(sd_store *store) {
+    while (store->deferred && store->state == STORE_READY) {
+        store_call *call = store->deferred;
+        store->deferred = call->next;
+        if (!store->deferred) store->deferred_tail = &store->deferred;
+        store->ndeferred--;
+        call->next = NULL;
+        /* Its EVALSHA names the script by hash, the same after a reload. */
+        if (transmit(store, call) != 0) {
+            call_answer(call, SD_ESTORE_UNAVAILABLE, NULL);
+            call_free(call);
+        }
+    }
+}
+
 static int send_call(sd_store *store, int script, int argc, const char **argv,
-                     const size_t *argvlen, sd_store_cb *cb, void *data) {
+                     const size_t *argvlen, sd_store_cb *cb, void *data,
+                     sd_store_late_cb *late_cb, void *late_data, const char *tag,
+                     int defer) {
     store_call *call = calloc(1, sizeof *call);
     if (!call) return SD_ENOMEM;
     int len = redisFormatCommandArgv(&call->cmd, argc, argv, argvlen);
@@ -366,42 +422,87 @@ static int send_call(sd_store *store, int script, int argc, const char **argv,
     call->store = store;
     call->cb = cb;
     call->data = data;
+    call->late_cb = late_cb;
+    call->late_data = late_data;
+    if (tag) snprintf(call->tag, sizeof call->tag, "%s", tag);
     call->script = script < 0 ? SD_SCRIPT_OPEN_OR_RESUME : (sd_script_id)script;
     call->retried = script < 0;
-    call->replies_at_send = store->replies;
-    call->sent_at = sd_monotonic_ns();
     evtimer_assign(&call->timer, store->base, on_call_timeout, call);
-    if (redisAsyncFormattedCommand(store->ac, on_call_reply, call, call->cmd,
-                                   call->cmdlen) != REDIS_OK) {
-        call_free(call);
-        return SD_ESTORE_UNAVAILABLE;
+    /* A connection being torn down (we may be inside its last callbacks)
+     * refuses the command: a deferred call then waits for the next one. */
+    int rc = store->state == STORE_READY && store->ac ? transmit(store, call)
+                                                      : SD_ESTORE_UNAVAILABLE;
+    if (rc && defer) {
+        *store->deferred_tail = call;
+        store->deferred_tail = &call->next;
+        store->ndeferred++;
+        return 0;
     }
-    evtimer_add(&call->timer, &store->timeout);
-    store->stats.calls++;
-    return 0;
+    if (rc) call_free(call);
+    return rc;
 }
 
 int sd_store_call(sd_store *store, sd_script_id script, int nkeys, int nargs,
                   const char **args, const size_t *lens, sd_store_cb *cb,
                   void *data) {
-    enum { MAX_ARGS = 32 };
-    if (store->state != STORE_READY || !store->ac) return SD_ESTORE_UNAVAILABLE;
-    if (nargs + 3 > MAX_ARGS || nkeys > nargs) return SD_EINVAL;
+    return sd_store_call_late(store, script, nkeys, nargs, args, lens, cb, data, NULL,
+                              NULL, NULL);
+}
 
-    char numkeys[12];
-    int numkeys_len = snprintf(numkeys, sizeof numkeys, "%d", nkeys);
-    const char *argv[MAX_ARGS] = {"EVALSHA", store->sha[script], numkeys};
-    size_t argvlen[MAX_ARGS] = {7, 40, (size_t)numkeys_len};
+/* Formats EVALSHA of script into argv/argvlen (MAX_ARGS entries). */
+enum { MAX_ARGS = 32 };
+static int evalsha_argv(sd_store *store, sd_script_id script, int nkeys, int nargs,
+                        const char **args, const size_t *lens, char numkeys[12],
+                        const char **argv, size_t *argvlen) {
+    if (nargs + 3 > MAX_ARGS || nkeys > nargs) return SD_EINVAL;
+    int numkeys_len = snprintf(numkeys, 12, "%d", nkeys);
+    argv[0] = "EVALSHA";
+    argvlen[0] = 7;
+    argv[1] = store->sha[script];
+    argvlen[1] = 40;
+    argv[2] = numkeys;
+    argvlen[2] = (size_t)numkeys_len;
     memcpy(argv + 3, args, sizeof *args * (size_t)nargs);
     memcpy(argvlen + 3, lens, sizeof *lens * (size_t)nargs);
-    return send_call(store, (int)script, nargs + 3, argv, argvlen, cb, data);
+    return 0;
+}
+
+int sd_store_call_deferred(sd_store *store, sd_script_id script, int nkeys, int nargs,
+                           const char **args, const size_t *lens, sd_store_cb *cb,
+                           void *data) {
+    /* Only a store that was ready once knows the script's hash. */
+    if (store->sha[script][0] == '\0') return SD_ESTORE_UNAVAILABLE;
+    if (store->ndeferred >= SD_STORE_MAX_DEFERRED &&
+        (store->state != STORE_READY || !store->ac))
+        return SD_ESTORE_UNAVAILABLE;
+    char numkeys[12];
+    const char *argv[MAX_ARGS];
+    size_t argvlen[MAX_ARGS];
+    int rc = evalsha_argv(store, script, nkeys, nargs, args, lens, numkeys, argv, argvlen);
+    if (rc) return rc;
+    return send_call(store, (int)script, nargs + 3, argv, argvlen, cb, data, NULL, NULL,
+                     NULL, 1);
+}
+
+int sd_store_call_late(sd_store *store, sd_script_id script, int nkeys, int nargs,
+                       const char **args, const size_t *lens, sd_store_cb *cb,
+                       void *data, sd_store_late_cb *late_cb, void *late_data,
+                       const char *tag) {
+    if (store->state != STORE_READY || !store->ac) return SD_ESTORE_UNAVAILABLE;
+    char numkeys[12];
+    const char *argv[MAX_ARGS];
+    size_t argvlen[MAX_ARGS];
+    int rc = evalsha_argv(store, script, nkeys, nargs, args, lens, numkeys, argv, argvlen);
+    if (rc) return rc;
+    return send_call(store, (int)script, nargs + 3, argv, argvlen, cb, data, late_cb,
+                     late_data, tag, 0);
 }
 
 int sd_store_command(sd_store *store, int argc, const char **argv,
                      const size_t *lens, sd_store_cb *cb, void *data) {
     if (store->state != STORE_READY || !store->ac) return SD_ESTORE_UNAVAILABLE;
     if (argc < 1) return SD_EINVAL;
-    return send_call(store, -1, argc, argv, lens, cb, data);
+    return send_call(store, -1, argc, argv, lens, cb, data, NULL, NULL, NULL, 0);
 }
 
 const char *sd_store_last_error(const sd_store *store) {

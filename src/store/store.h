@@ -78,6 +78,34 @@ int sd_store_call(sd_store *store, sd_script_id script, int nkeys, int nargs,
                   const char **args, const size_t *lens, sd_store_cb *cb,
                   void *data);
 
+/* Called for a call whose caller was told it failed although the script
+ * may have run: with its reply when that arrives after the time-out, or with
+ * reply NULL when the connection went before any reply (the outcome is
+ * unknown). tag is the caller's note given with the call. The reply is valid
+ * only during the callback. */
+typedef void sd_store_late_cb(sd_store *store, const redisReply *reply,
+                              const char *tag, void *data);
+
+/* As sd_store_call, and late_cb(store, reply, tag, late_data) runs as above
+ * (late_data must outlive the call; a store being freed runs no late_cb).
+ * tag (up to 39 bytes, may be NULL) is copied. */
+int sd_store_call_late(sd_store *store, sd_script_id script, int nkeys, int nargs,
+                       const char **args, const size_t *lens, sd_store_cb *cb,
+                       void *data, sd_store_late_cb *late_cb, void *late_data,
+                       const char *tag);
+
+/* Most calls held for the next connection (sd_store_call_deferred). */
+#define SD_STORE_MAX_DEFERRED 4096
+
+/* As sd_store_call, but while Redis is away the call waits (at most
+ * SD_STORE_MAX_DEFERRED of them) and is sent once the store is ready again;
+ * for undo work that must not be lost to an outage. Fails with
+ * SD_ESTORE_UNAVAILABLE when the queue is full or the store was never
+ * ready. */
+int sd_store_call_deferred(sd_store *store, sd_script_id script, int nkeys, int nargs,
+                           const char **args, const size_t *lens, sd_store_cb *cb,
+                           void *data);
+
 /* Sends one plain command (argv[0] is its name: SCAN, XRANGE, ...) with the
  * same time-out and callback contract as sd_store_call, for reads that need
  * no script. Returns 0, SD_ESTORE_UNAVAILABLE or SD_ENOMEM. */

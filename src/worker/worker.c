@@ -230,10 +230,14 @@ const sd_instance *sd_worker_instance_for(const sd_worker *w, const char *host,
             for (size_t h = 0; h < w->instances[i].cfg->nhosts; h++)
                 if (host_matches(host, w->instances[i].cfg->hosts[h]))
                     return &w->instances[i];
-    if (x_instance)
+    if (x_instance) {
         for (size_t i = 0; i < w->ninstances; i++)
             if (strcmp(x_instance, w->instances[i].cfg->name) == 0)
                 return &w->instances[i];
+        /* A gateway that names an instance we do not serve is misrouted:
+         * never fall back to another instance's pool. */
+        return NULL;
+    }
     return w->ninstances == 1 ? &w->instances[0] : NULL;
 }
 

@@ -82,7 +82,8 @@ int sd_worker_reload_keys(sd_worker *w, char *err, size_t errlen);
 
 /* The instance a request addresses (SPEC §5): by Host (port ignored), else
  * by the X-Instance header, else the single configured instance. Either
- * argument may be NULL. Returns NULL when none matches. */
+ * argument may be NULL. Returns NULL when none matches, and when an
+ * X-Instance names no configured instance. */
 const sd_instance *sd_worker_instance_for(const sd_worker *w, const char *host,
                                           const char *x_instance);
 

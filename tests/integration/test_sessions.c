@@ -573,6 +573,146 @@ static void test_stalled_redis_times_out(void **state) {
     free(token);
 }
 
+/* A request that timed out was told 503, but Redis ran its script when it
+ * woke up: the session it opened is closed again (reason "abandoned") once
+ * Redis is back, so a failed request holds no license. */
+static void test_open_lost_to_a_stall_is_undone(void **state) {
+    char *token = mint("outage", "ivan", "erp-web", "sid-lost", NULL, 600);
+    sd_test_response res;
+    long long before = usage("outage");
+    assert_int_equal(kill(redis.pid, SIGSTOP), 0);
+    call("GET", "/v1/auth", "outage", token, &res);
+    assert_int_equal(kill(redis.pid, SIGCONT), 0);
+    assert_int_equal(res.status, 503);
+    assert_non_null(strstr(res.body, "\"reason\":\"store_timeout\""));
+
+    /* The worker reconnects and sends the undo before anything else. */
+    int closed = 0;
+    for (int i = 0; i < 100 && !closed; i++) {
+        sd_test_sleep_ms(50);
+        redisContext *c = sd_test_redis_connect(&redis);
+        redisReply *r = redisCommand(c, "XREVRANGE sd:{outage}:events + - COUNT 5");
+        for (size_t e = 0; r && e < r->elements; e++) {
+            const redisReply *f = r->element[e]->element[1];
+            int is_ivan = 0, abandoned = 0;
+            for (size_t k = 0; k + 1 < f->elements; k += 2) {
+                if (strcmp(f->element[k]->str, "subject") == 0)
+                    is_ivan = strcmp(f->element[k + 1]->str, "ivan") == 0;
+                if (strcmp(f->element[k]->str, "reason") == 0)
+                    abandoned = strcmp(f->element[k + 1]->str, "abandoned") == 0;
+            }
+            closed |= is_ivan && abandoned;
+        }
+        freeReplyObject(r);
+        redisFree(c);
+    }
+    assert_true(closed);
+    assert_int_equal(usage("outage"), before);
+    /* The token still works: its next request opens a session. */
+    call("GET", "/v1/auth", "outage", token, &res);
+    assert_int_equal(res.status, 200);
+    call("DELETE", "/v1/session", "outage", token, &res);
+    assert_int_equal(res.status, 204);
+    free(token);
+}
+
+/* Revoking a token stops the token, logout included; its session keeps its
+ * slot until it closes some other way (SPEC §1, §3). */
+static void test_revoked_token_cannot_log_out(void **state) {
+    char *token = mint("basic", "judy", "erp-web", "sid-judy", "jti-judy", 600);
+    sd_test_response res;
+    call("GET", "/v1/auth", "basic", token, &res);
+    assert_int_equal(res.status, 200);
+    long long used = usage("basic");
+    assert_int_equal(sd_test_redis_int(&redis, "SET sd:{basic}:revoked:jti-judy 1 EX 600"),
+                     -999); /* +OK is not an integer */
+    call("DELETE", "/v1/session", "basic", token, &res);
+    assert_int_equal(res.status, 401);
+    assert_non_null(strstr(res.body, "\"reason\":\"token_revoked\""));
+    assert_int_equal(usage("basic"), used);
+    assert_int_equal(sd_test_redis_int(&redis, "DEL sd:{basic}:revoked:jti-judy"), 1);
+    call("DELETE", "/v1/session", "basic", token, &res);
+    assert_int_equal(res.status, 204);
+    free(token);
+}
+
+/* Requests that are ambiguous or oddly formed get clear JSON answers. */
+static void test_odd_requests_get_json_answers(void **state) {
+    char *token = mint("basic", "kim", "erp-web", "sid-kim", NULL, 600);
+    sd_test_response res;
+    char value[128];
+    /* Two Authorization headers: neither counts. */
+    char headers[16384];
+    snprintf(headers, sizeof headers,
+             "X-Instance: basic\r\nAuthorization: Bearer %s\r\n", token);
+    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/v1/auth", "garbage.x.y",
+                                  headers, &res), 0);
+    assert_int_equal(res.status, 401);
+    assert_non_null(strstr(res.body, "\"reason\":\"token_missing\""));
+    assert_int_equal(usage("kim"), 0);
+
+    /* An X-Instance that names no instance is never another instance's. */
+    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/v1/auth", token,
+                                  "X-Instance: nosuch\r\n", &res), 0);
+    assert_int_equal(res.status, 404);
+    assert_non_null(strstr(res.body, "\"error\":\"unknown_instance\""));
+
+    /* TRACE reaches the router: JSON 405 with Allow, not an HTML 501. */
+    assert_int_equal(sd_test_http(daemon_proc.port, "TRACE", "/v1/session", NULL, NULL,
+                                  &res), 0);
+    assert_int_equal(res.status, 405);
+    header(&res, "Allow", value, sizeof value);
+    assert_string_equal(value, "GET, DELETE");
+    assert_non_null(strstr(res.body, "\"reason\":\"method_not_allowed\""));
+    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/nope", NULL, NULL, &res), 0);
+    assert_string_equal(res.body,
+                        "{\"error\":\"not_found\",\"reason\":\"no_route\","
+                        "\"message\":\"no such route\"}");
+
+    /* A bodiless 200 claims no HTML; a 429 says what it is. */
+    call("GET", "/v1/auth", "basic", token, &res);
+    assert_int_equal(res.status, 200);
+    assert_int_equal(sd_test_header(&res, "Content-Type", value, sizeof value), -1);
+    assert_non_null(strstr(res.headers, "HTTP/1.1 200 OK\r\n"));
+    call("DELETE", "/v1/session", "basic", token, &res);
+    assert_int_equal(res.status, 204);
+    free(token);
+
+    char *a = mint("limit", "l1", "erp-web", "sid-l1", NULL, 600);
+    char *b = mint("limit", "l2", "erp-web", "sid-l2", NULL, 600);
+    char *c = mint("limit", "l3", "erp-web", "sid-l3", NULL, 600);
+    call("GET", "/v1/auth", "limit", a, &res);
+    call("GET", "/v1/auth", "limit", b, &res);
+    call("GET", "/v1/auth", "limit", c, &res);
+    assert_int_equal(res.status, 429);
+    assert_non_null(strstr(res.headers, "HTTP/1.1 429 Too Many Requests\r\n"));
+    call("DELETE", "/v1/session", "limit", a, &res);
+    call("DELETE", "/v1/session", "limit", b, &res);
+    free(a);
+    free(b);
+    free(c);
+}
+
+/* A limit an operator mistyped with redis-cli does not stop logins: the
+ * configured default applies until it is fixed (sessionctl check reports
+ * it). */
+static void test_bad_limit_in_redis_falls_back_to_config(void **state) {
+    char *token = mint("same", "lena", "erp-web", "sid-lena", NULL, 600);
+    sd_test_response res;
+    assert_int_equal(sd_test_redis_int(&redis, "HSET sd:{same}:pool limit abc"), 0);
+    call("GET", "/v1/session", "same", token, &res);
+    assert_int_equal(res.status, 200);
+    assert_non_null(strstr(res.body, "\"limit\":5"));
+    assert_int_equal(sd_test_redis_int(&redis, "HSET sd:{same}:pool limit -3"), 0);
+    call("GET", "/v1/session", "same", token, &res);
+    assert_int_equal(res.status, 200);
+    assert_non_null(strstr(res.body, "\"limit\":5"));
+    assert_int_equal(sd_test_redis_int(&redis, "HSET sd:{same}:pool limit 5"), 0);
+    call("DELETE", "/v1/session", "same", token, &res);
+    assert_int_equal(res.status, 204);
+    free(token);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes_and_methods),
@@ -585,7 +725,11 @@ int main(void) {
         cmocka_unit_test(test_same_token_concurrently_opens_one_session),
         cmocka_unit_test(test_distinct_tokens_race_for_limit),
         cmocka_unit_test(test_scripts_flushed_reload_transparently),
+        cmocka_unit_test(test_revoked_token_cannot_log_out),
+        cmocka_unit_test(test_odd_requests_get_json_answers),
+        cmocka_unit_test(test_bad_limit_in_redis_falls_back_to_config),
         cmocka_unit_test(test_stalled_redis_times_out),
+        cmocka_unit_test(test_open_lost_to_a_stall_is_undone),
         cmocka_unit_test(test_redis_outage_fails_fast_and_recovers),
     };
     return cmocka_run_group_tests_name("sessions", tests, setup, teardown);
