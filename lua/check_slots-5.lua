@@ -65,8 +65,9 @@ for i = 1, #entries, 2 do
   if expiry <= now - grace then
     report('stale_slot', id, 'expired ' .. (now - expiry) .. ' ms ago')
   elseif expiry > now then
+    -- -2: no such key; -1: a key without a TTL (also a no_ttl problem).
     local at = redis.call('PEXPIRETIME', key)
-    if at <= 0 then
+    if at == -2 then
       report('slot_without_session', id, 'slot live until ' .. expiry)
     else
       if at ~= expiry then

@@ -1,0 +1,466 @@
+/* sessionctl's operator commands end to end: the real binary against a real
+ * redis-server that a real sessiond fills with sessions. Each command's
+ * output (table and --json), exit status, and effect in Redis is checked,
+ * and `check` is shown to find every kind of damage it names. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+
+#include "harness.h"
+#include "jws_mint.h"
+
+static sd_test_redis redis;
+static sd_test_daemon daemon_proc;
+static EVP_PKEY *key;
+static char *public_pem_path;
+static char redis_url[64];
+
+#define INSTANCE(name, rest)                                                        \
+    "{\"name\": \"" name "\", \"issuer\": \"https://id.test/" name "\","            \
+    " \"pem_keys\": [{\"path\": \"@KEY@\", \"kid\": \"k1\"}], " rest "}"
+
+static const char config_template[] =
+    "{\"listen\": \"127.0.0.1:@PORT@\","
+    " \"redis\": {\"url\": \"redis://127.0.0.1:@REDIS_PORT@\", \"timeout\": \"500ms\"},"
+    " \"sweep_interval\": \"100ms\", \"replica_id\": \"ctl-1\", \"log_level\": \"warn\","
+    " \"instances\": ["
+    INSTANCE("acme", "\"license_limit\": 3, \"reserved\": [\"boss\"]") ","
+    INSTANCE("beta", "\"license_limit\": 2")
+    " ]}";
+
+static int setup(void **state) {
+    key = EVP_RSA_gen(2048);
+    if (!key || !(public_pem_path = sd_test_public_pem_file(key))) return -1;
+    if (sd_test_redis_start(&redis)) return -1;
+    snprintf(redis_url, sizeof redis_url, "redis://127.0.0.1:%d/0", redis.port);
+    char *config = sd_test_replace(config_template, "@KEY@", public_pem_path);
+    int rc = sd_test_daemon_start(&daemon_proc, config, redis.port, 1);
+    free(config);
+    return rc;
+}
+
+static int teardown(void **state) {
+    sd_test_daemon_stop(&daemon_proc);
+    sd_test_redis_stop(&redis, 0);
+    unlink(public_pem_path);
+    free(public_pem_path);
+    EVP_PKEY_free(key);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Helpers
+ * ------------------------------------------------------------------------ */
+
+/* ctl(&r, "usage", "--json", NULL): runs sessionctl against the test Redis
+ * (every command but those given --redis themselves gets it appended). */
+static void ctl(sd_test_run_result *r, const char *first, ...) {
+    const char *bin = getenv("SD_SESSIONCTL");
+    if (!bin) bin = SD_BINARY_DIR "/sessionctl";
+    char *argv[40];
+    int n = 0, has_redis = 0;
+    argv[n++] = (char *)bin;
+    va_list ap;
+    va_start(ap, first);
+    for (const char *a = first; a; a = va_arg(ap, const char *)) {
+        assert_true(n < 36);
+        if (strcmp(a, "--redis") == 0) has_redis = 1;
+        argv[n++] = (char *)a;
+    }
+    va_end(ap);
+    if (!has_redis) {
+        argv[n++] = "--redis";
+        argv[n++] = redis_url;
+    }
+    argv[n] = NULL;
+    assert_int_equal(sd_test_run(r, NULL, argv), 0);
+}
+
+static json_t *out_json(const sd_test_run_result *r) {
+    json_error_t e;
+    json_t *doc = json_loads(r->out, 0, &e);
+    if (!doc) fail_msg("not JSON (%s): %s / %s", e.text, r->out, r->err);
+    return doc;
+}
+
+static int open_session(const char *inst, const char *sub, char id[64]) {
+    char iss[64], sid[64], headers[64];
+    snprintf(iss, sizeof iss, "https://id.test/%s", inst);
+    snprintf(sid, sizeof sid, "sid-%s", sub);
+    snprintf(headers, sizeof headers, "X-Instance: %s\r\n", inst);
+    char *t = sd_test_token(key, "k1", iss, sub, "web", sid, NULL, 600, NULL);
+    sd_test_response res;
+    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/v1/auth", t, headers, &res),
+                     0);
+    free(t);
+    if (id && sd_test_header(&res, "X-Session-Id", id, 64) != 0) id[0] = '\0';
+    return res.status;
+}
+
+/* ------------------------------------------------------------------------
+ * Tests
+ * ------------------------------------------------------------------------ */
+
+static void test_usage_list_show(void **state) {
+    char ids[2][64];
+    assert_int_equal(open_session("acme", "ann", ids[0]), 200);
+    sd_test_sleep_ms(5);
+    assert_int_equal(open_session("acme", "bob", ids[1]), 200);
+
+    sd_test_run_result r;
+    ctl(&r, "usage", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    json_t *doc = out_json(&r);
+    json_t *all = json_object_get(doc, "instances");
+    assert_int_equal(json_array_size(all), 2);
+    json_t *acme = json_array_get(all, 0);
+    assert_string_equal(json_string_value(json_object_get(acme, "instance")), "acme");
+    assert_int_equal(json_integer_value(json_object_get(acme, "used")), 2);
+    assert_int_equal(json_integer_value(json_object_get(acme, "limit")), 3);
+    assert_int_equal(json_integer_value(json_object_get(acme, "available")), 1);
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(acme, "reserved"), 0)), "boss");
+    json_t *beta = json_array_get(all, 1);
+    assert_int_equal(json_integer_value(json_object_get(beta, "used")), 0);
+    json_decref(doc);
+    sd_test_run_free(&r);
+
+    /* The table: a header and one row per instance, in name order. */
+    ctl(&r, "usage", NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "INSTANCE"));
+    char *row = strstr(r.out, "\nacme ");
+    assert_non_null(row);
+    int used, limit, free_slots, reserved;
+    assert_int_equal(sscanf(row, "\nacme %d %d %d %d", &used, &limit, &free_slots,
+                            &reserved),
+                     4);
+    assert_int_equal(used, 2);
+    assert_int_equal(limit, 3);
+    assert_int_equal(free_slots, 1);
+    assert_int_equal(reserved, 1);
+    assert_non_null(strstr(r.out, "\nbeta "));
+    sd_test_run_free(&r);
+
+    /* "Who holds the licenses right now, and since when?" */
+    ctl(&r, "list", "--instance", "acme", NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "2 open session(s) at acme, newest first"));
+    char *bob = strstr(r.out, ids[1]), *ann = strstr(r.out, ids[0]);
+    assert_non_null(bob);
+    assert_non_null(ann);
+    assert_true(bob < ann); /* newest first */
+    assert_non_null(strstr(bob, "bob"));
+    sd_test_run_free(&r);
+
+    ctl(&r, "list", "--instance", "acme", "--page", "1", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    doc = out_json(&r);
+    assert_int_equal(json_array_size(json_object_get(doc, "sessions")), 1);
+    const char *cursor = json_string_value(json_object_get(doc, "next_cursor"));
+    assert_non_null(cursor);
+    char cursor_copy[128];
+    snprintf(cursor_copy, sizeof cursor_copy, "%s", cursor);
+    json_decref(doc);
+    sd_test_run_free(&r);
+    ctl(&r, "list", "--instance", "acme", "--cursor", cursor_copy, "--json", NULL);
+    doc = out_json(&r);
+    json_t *rest = json_object_get(doc, "sessions");
+    assert_int_equal(json_array_size(rest), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(rest, 0), "id")),
+                        ids[0]);
+    json_decref(doc);
+    sd_test_run_free(&r);
+    ctl(&r, "list", "--instance", "acme", "--all", "--page", "1", "--json", NULL);
+    doc = out_json(&r);
+    assert_int_equal(json_array_size(json_object_get(doc, "sessions")), 2);
+    json_decref(doc);
+    sd_test_run_free(&r);
+
+    ctl(&r, "show", ids[0], "--instance", "acme", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    doc = out_json(&r);
+    assert_string_equal(json_string_value(json_object_get(doc, "subject")), "ann");
+    assert_string_equal(json_string_value(json_object_get(doc, "seat")), "shared");
+    assert_int_equal(json_integer_value(json_object_get(doc, "requests")), 1);
+    json_decref(doc);
+    sd_test_run_free(&r);
+    ctl(&r, "show", ids[0], "--instance", "acme", NULL);
+    assert_non_null(strstr(r.out, "subject            ann\n"));
+    sd_test_run_free(&r);
+    ctl(&r, "show", "nosuchsession", "--instance", "acme", NULL);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "no open session 'nosuchsession' at acme"));
+    sd_test_run_free(&r);
+
+    /* Two instances in Redis: a command about one must name it. */
+    ctl(&r, "list", NULL);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "several instances; name one with --instance"));
+    sd_test_run_free(&r);
+}
+
+static void test_close_limit_reserve_revoke(void **state) {
+    char id[64];
+    assert_int_equal(open_session("beta", "cid", id), 200);
+    sd_test_run_result r;
+    ctl(&r, "close", id, "--instance", "beta", NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "closed session"));
+    assert_int_equal(sd_test_usage(&redis, "beta"), 0);
+    sd_test_run_free(&r);
+    ctl(&r, "close", id, "--instance", "beta", NULL);
+    assert_int_equal(r.status, 1);
+    sd_test_run_free(&r);
+
+    ctl(&r, "limit", "set", "7", "--instance", "beta", NULL);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, "beta: limit 7, 0 reserved subject(s)\n");
+    assert_int_equal(sd_test_redis_int(&redis, "HGET sd:{beta}:pool limit"), 7);
+    sd_test_run_free(&r);
+    static const char *const bad_limits[] = {"-1", "abc", "1e3", "", "100000001"};
+    for (size_t i = 0; i < sizeof bad_limits / sizeof *bad_limits; i++) {
+        ctl(&r, "limit", "set", bad_limits[i], "--instance", "beta", NULL);
+        assert_int_equal(r.status, 2);
+        sd_test_run_free(&r);
+    }
+    ctl(&r, "limit", "get", "--instance", "beta", NULL);
+    assert_int_equal(r.status, 2);
+    sd_test_run_free(&r);
+    assert_int_equal(sd_test_redis_int(&redis, "HGET sd:{beta}:pool limit"), 7);
+
+    ctl(&r, "reserve", "add", "cfo", "cto", "--instance", "beta", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    json_t *doc = out_json(&r);
+    assert_int_equal(json_integer_value(json_object_get(doc, "reserved")), 2);
+    json_decref(doc);
+    sd_test_run_free(&r);
+    ctl(&r, "reserve", "remove", "cto", "--instance", "beta", NULL);
+    assert_int_equal(r.status, 0);
+    sd_test_run_free(&r);
+    ctl(&r, "reserve", "list", "--instance", "beta", NULL);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, "cfo\n");
+    sd_test_run_free(&r);
+    ctl(&r, "reserve", "add", "--instance", "beta", NULL);
+    assert_int_equal(r.status, 2);
+    sd_test_run_free(&r);
+
+    char until[24];
+    snprintf(until, sizeof until, "%ld", (long)time(NULL) + 300);
+    ctl(&r, "revoke", "jti-x", "--until", until, "--instance", "beta", NULL);
+    assert_int_equal(r.status, 0);
+    long long ttl = sd_test_redis_int(&redis, "PTTL sd:{beta}:revoked:jti-x");
+    if (ttl < 290000 || ttl > 300000) fail_msg("revocation TTL %lld", ttl);
+    sd_test_run_free(&r);
+    ctl(&r, "revoke", "jti-y", "--until", "+1h", "--instance", "beta", NULL);
+    assert_int_equal(r.status, 0);
+    ttl = sd_test_redis_int(&redis, "PTTL sd:{beta}:revoked:jti-y");
+    if (ttl < 3590000 || ttl > 3600000) fail_msg("revocation TTL %lld", ttl);
+    sd_test_run_free(&r);
+    ctl(&r, "revoke", "jti-z", "--instance", "beta", NULL);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--until EXP is required"));
+    sd_test_run_free(&r);
+    ctl(&r, "revoke", "jti-z", "--until", "soon", "--instance", "beta", NULL);
+    assert_int_equal(r.status, 2);
+    sd_test_run_free(&r);
+    assert_int_equal(sd_test_redis_int(&redis, "EXISTS sd:{beta}:revoked:jti-z"), 0);
+
+    ctl(&r, "limit", "set", "2", "--instance", "beta", NULL);
+    sd_test_run_free(&r);
+}
+
+static void test_events_show_the_stream(void **state) {
+    sd_test_run_result r;
+    /* beta's history ends: revoked jti-x, revoked jti-y, settings (limit 2). */
+    ctl(&r, "events", "--instance", "beta", "--count", "2", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    char *second = strchr(r.out, '\n');
+    assert_non_null(second);
+    *second = '\0';
+    json_error_t e;
+    json_t *ev = json_loads(r.out, 0, &e);
+    assert_non_null(ev);
+    assert_string_equal(json_string_value(json_object_get(ev, "type")), "revoked");
+    assert_string_equal(json_string_value(json_object_get(ev, "jti")), "jti-y");
+    assert_string_equal(json_string_value(json_object_get(ev, "replica")), "sessionctl");
+    json_decref(ev);
+    ev = json_loads(second + 1, 0, &e);
+    assert_non_null(ev);
+    assert_string_equal(json_string_value(json_object_get(ev, "type")), "settings");
+    assert_string_equal(json_string_value(json_object_get(ev, "limit")), "2");
+    json_decref(ev);
+    sd_test_run_free(&r);
+
+    ctl(&r, "events", "--instance", "beta", "--count", "10000", NULL);
+    assert_int_equal(r.status, 0);
+    const char *opened = strstr(r.out, "opened");
+    const char *closed = strstr(r.out, "closed");
+    assert_non_null(opened);
+    assert_non_null(closed);
+    assert_true(opened < closed);
+    assert_non_null(strstr(closed, "reason=admin"));
+    assert_non_null(strstr(r.out, "settings"));
+    sd_test_run_free(&r);
+
+    /* --follow prints what happens while it runs, then stops (--for). */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        usleep(600 * 1000);
+        open_session("beta", "follower", NULL);
+        _exit(0);
+    }
+    ctl(&r, "events", "--instance", "beta", "--count", "1", "--follow", "--for", "2",
+        NULL);
+    waitpid(pid, NULL, 0);
+    assert_int_equal(r.status, 0);
+    const char *follower = strstr(r.out, "subject=follower");
+    assert_non_null(follower);
+    sd_test_run_free(&r);
+    ctl(&r, "events", "--instance", "beta", "--for", "2", NULL);
+    assert_int_equal(r.status, 2);
+    sd_test_run_free(&r);
+}
+
+static void expect_problem(const char *kind) {
+    sd_test_run_result r;
+    ctl(&r, "check", "--instance", "acme", "--json", NULL);
+    if (r.status != 1) fail_msg("check exit %d for %s: %s", r.status, kind, r.out);
+    json_t *doc = out_json(&r);
+    assert_false(json_is_true(json_object_get(doc, "ok")));
+    int found = 0;
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(doc, "problems"), i, p)
+        found |= strcmp(json_string_value(json_object_get(p, "problem")), kind) == 0;
+    if (!found) fail_msg("check did not report %s: %s", kind, r.out);
+    json_decref(doc);
+    sd_test_run_free(&r);
+}
+
+static void test_check_finds_every_kind_of_damage(void **state) {
+    sd_test_run_result r;
+    ctl(&r, "check", NULL);
+    if (r.status != 0) fail_msg("check of a healthy store: %s", r.out);
+    assert_non_null(strstr(r.out, "OK: 2 instance(s)"));
+    sd_test_run_free(&r);
+
+    char id[64];
+    /* ann and bob fill the shared slots; boss takes the reserved seat. */
+    assert_int_equal(open_session("acme", "boss", id), 200);
+    /* A key that lost its TTL. */
+    assert_int_equal(sd_test_redis_int(&redis, "PERSIST sd:{acme}:session:%s", id), 1);
+    expect_problem("no_ttl");
+    expect_problem("ttl_mismatch");
+    /* A session key without its slot. */
+    assert_int_equal(sd_test_redis_int(&redis, "ZREM sd:{acme}:slots %s", id), 1);
+    expect_problem("session_without_slot");
+    assert_int_equal(sd_test_redis_int(&redis, "DEL sd:{acme}:session:%s", id), 1);
+    /* A live slot whose session key is gone. */
+    assert_int_equal(sd_test_redis_int(&redis, "ZADD sd:{acme}:slots %lld ghost",
+                                       sd_test_redis_time_ms(&redis) + 600000),
+                     1);
+    expect_problem("slot_without_session");
+    /* An expired slot the sweep never reaped (older than the grace). */
+    assert_int_equal(sd_test_redis_int(&redis, "ZADD sd:{acme}:slots %lld ghost",
+                                       sd_test_redis_time_ms(&redis) - 60000),
+                     0);
+    /* The worker's sweep would reap it at once: check before it does, by
+     * pausing the worker. */
+    kill(daemon_proc.pid, SIGSTOP);
+    expect_problem("stale_slot");
+    kill(daemon_proc.pid, SIGCONT);
+    sd_test_sleep_ms(300);
+    /* More open sessions than the limit, and a limit that is no number. */
+    assert_int_equal(sd_test_redis_int(&redis, "HSET sd:{acme}:pool limit 0"), 0);
+    expect_problem("over_limit");
+    assert_int_equal(sd_test_redis_int(&redis, "HSET sd:{acme}:pool limit lots"), 0);
+    expect_problem("bad_limit");
+    assert_int_equal(sd_test_redis_int(&redis, "HSET sd:{acme}:pool limit 3"), 0);
+
+    /* Repaired: clean again. */
+    ctl(&r, "check", "--instance", "acme", NULL);
+    if (r.status != 0) fail_msg("check after repair: %s", r.out);
+    sd_test_run_free(&r);
+}
+
+static void test_top_draws_and_quits(void **state) {
+    sd_test_run_result r;
+    ctl(&r, "top", "--iterations", "1", NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "acme"));
+    assert_non_null(strstr(r.out, "beta"));
+    assert_non_null(strstr(r.out, "newest events"));
+    assert_non_null(strstr(r.out, "/3"));
+    sd_test_run_free(&r);
+
+    /* 'q' on standard input quits before the 60 redraws it was given. */
+    const char *bin = getenv("SD_SESSIONCTL");
+    if (!bin) bin = SD_BINARY_DIR "/sessionctl";
+    char *argv[] = {(char *)bin, "top", "--iterations", "60", "--redis", redis_url, NULL};
+    long long t0 = sd_test_now_ms();
+    assert_int_equal(sd_test_run(&r, "q", argv), 0);
+    assert_int_equal(r.status, 0);
+    if (sd_test_now_ms() - t0 > 20000) fail_msg("top did not quit on q");
+    sd_test_run_free(&r);
+}
+
+static void test_every_command_has_help_and_fails_clearly(void **state) {
+    static const char *const cmds[] = {"usage", "list",  "show",   "close", "limit",
+                                       "reserve", "revoke", "events", "check", "top",
+                                       "token", "jwks"};
+    sd_test_run_result r;
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        ctl(&r, cmds[i], "--help", NULL);
+        if (r.status != 0) fail_msg("%s --help exited %d", cmds[i], r.status);
+        char want[64];
+        snprintf(want, sizeof want, "Usage: sessionctl %s", cmds[i]);
+        if (!strstr(r.out, want)) fail_msg("%s --help: %s", cmds[i], r.out);
+        sd_test_run_free(&r);
+    }
+    /* Unreachable Redis: exit 1, one line saying where and why. */
+    ctl(&r, "usage", "--redis", "redis://127.0.0.1:1/0", NULL);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "cannot reach Redis at 127.0.0.1:1"));
+    sd_test_run_free(&r);
+    ctl(&r, "usage", "--redis", "http://nope", NULL);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "--redis"));
+    sd_test_run_free(&r);
+    ctl(&r, "list", "--instance", "bad name!", NULL);
+    assert_int_equal(r.status, 2);
+    sd_test_run_free(&r);
+    ctl(&r, "usage", "--bogus", NULL);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "unknown option '--bogus'"));
+    sd_test_run_free(&r);
+    ctl(&r, "frobnicate", NULL);
+    assert_int_equal(r.status, 2);
+    sd_test_run_free(&r);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_usage_list_show),
+        cmocka_unit_test(test_close_limit_reserve_revoke),
+        cmocka_unit_test(test_events_show_the_stream),
+        cmocka_unit_test(test_check_finds_every_kind_of_damage),
+        cmocka_unit_test(test_top_draws_and_quits),
+        cmocka_unit_test(test_every_command_has_help_and_fails_clearly),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
