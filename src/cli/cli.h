@@ -127,6 +127,17 @@ void cli_free_names(char **names, size_t count);
 int cli_pick_instance(cli_conn *c, const cli_redis_opts *o, const char *cmd,
                       sd_instance *inst);
 
+/* Connects and picks the instance (cli_pick_instance). Returns CLI_EXIT_OK
+ * with *c connected, or an exit status after printing why (*c NULL). */
+int cli_open_instance(const cli_redis_opts *o, const char *cmd, cli_conn **c,
+                      sd_instance *inst);
+
+/* The instances a command covers: --instance's one, else every instance in
+ * Redis (free with cli_free_names). Returns CLI_EXIT_OK or an exit status
+ * after printing why. */
+int cli_instance_names(cli_conn *c, const cli_redis_opts *o, const char *cmd,
+                       char ***names, size_t *count);
+
 /* The usage document of one instance (sd_admin_usage_json), or NULL after
  * printing why. */
 json_t *cli_usage_of(cli_conn *c, const char *name);

@@ -340,3 +340,35 @@ int cli_parse_options(int argc, char **argv, const struct option *opts,
     }
     return -1;
 }
+
+int cli_open_instance(const cli_redis_opts *o, const char *cmd, cli_conn **c,
+                      sd_instance *inst) {
+    if (!(*c = cli_connect(o))) return CLI_EXIT_FAILURE;
+    int rc = cli_pick_instance(*c, o, cmd, inst);
+    if (rc != CLI_EXIT_OK) {
+        cli_disconnect(*c);
+        *c = NULL;
+    }
+    return rc;
+}
+
+int cli_instance_names(cli_conn *c, const cli_redis_opts *o, const char *cmd,
+                       char ***names, size_t *count) {
+    if (!o->instance) return cli_list_instances(c, names, count) ? CLI_EXIT_FAILURE : 0;
+    sd_instance probe;
+    if (sd_instance_init_names(&probe, o->instance, 0, NULL) != 0) {
+        cli_error("%s: --instance '%s': expected 1 to 64 of [A-Za-z0-9_-]", cmd,
+                  o->instance);
+        return CLI_EXIT_USAGE;
+    }
+    *count = 0;
+    *names = malloc(sizeof **names);
+    if (!*names || !((*names)[0] = strdup(o->instance))) {
+        free(*names);
+        *names = NULL;
+        cli_error("out of memory");
+        return CLI_EXIT_FAILURE;
+    }
+    *count = 1;
+    return CLI_EXIT_OK;
+}

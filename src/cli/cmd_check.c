@@ -115,17 +115,9 @@ int cli_cmd_check(int argc, char **argv) {
     if (!c) return CLI_EXIT_FAILURE;
     char **names = NULL;
     size_t n = 0;
-    if (o.instance) {
-        sd_instance inst;
-        if ((rc = cli_pick_instance(c, &o, "check", &inst)) != CLI_EXIT_OK) {
-            cli_disconnect(c);
-            return rc;
-        }
-        names = malloc(sizeof *names);
-        if (names && (names[0] = strdup(inst.name))) n = 1;
-    } else if (cli_list_instances(c, &names, &n) != 0) {
+    if ((rc = cli_instance_names(c, &o, "check", &names, &n)) != CLI_EXIT_OK) {
         cli_disconnect(c);
-        return CLI_EXIT_FAILURE;
+        return rc;
     }
     json_t *problems = json_array();
     scan_totals t = {0};

@@ -132,14 +132,9 @@ int cli_cmd_events(int argc, char **argv) {
         cli_error("events: --for needs --follow");
         return CLI_EXIT_USAGE;
     }
-    cli_conn *c = cli_connect(&o);
-    if (!c) return CLI_EXIT_FAILURE;
+    cli_conn *c;
     sd_instance inst;
-    rc = cli_pick_instance(c, &o, "events", &inst);
-    if (rc != CLI_EXIT_OK) {
-        cli_disconnect(c);
-        return rc;
-    }
+    if ((rc = cli_open_instance(&o, "events", &c, &inst)) != CLI_EXIT_OK) return rc;
     const char *key = inst.key[SD_KEY_EVENTS];
     char count[24], last[64] = "0";
     snprintf(count, sizeof count, "%lld", (long long)e.count);

@@ -98,10 +98,9 @@ int cli_cmd_list(int argc, char **argv) {
         cli_error("list: unexpected argument '%s'", argv[optind]);
         return CLI_EXIT_USAGE;
     }
-    cli_conn *c = cli_connect(&o);
-    if (!c) return CLI_EXIT_FAILURE;
+    cli_conn *c;
     sd_instance inst;
-    rc = cli_pick_instance(c, &o, "list", &inst);
+    if ((rc = cli_open_instance(&o, "list", &c, &inst)) != CLI_EXIT_OK) return rc;
     char *cursor = strdup(l.cursor ? l.cursor : "");
     json_t *collected = json_array();
     int header = 0;
@@ -184,13 +183,8 @@ static int one_id_command(int argc, char **argv, void (*usage)(FILE *),
         cli_error("%s: '%s' is not a session ID", argv[0], *id);
         return CLI_EXIT_USAGE;
     }
-    if (!(*c = cli_connect(o))) return CLI_EXIT_FAILURE;
-    rc = cli_pick_instance(*c, o, argv[0], inst);
-    if (rc != CLI_EXIT_OK) {
-        cli_disconnect(*c);
-        return rc;
-    }
-    return -1;
+    rc = cli_open_instance(o, argv[0], c, inst);
+    return rc == CLI_EXIT_OK ? -1 : rc;
 }
 
 int cli_cmd_show(int argc, char **argv) {

@@ -43,19 +43,6 @@ static int change(cli_conn *c, const cli_redis_opts *o, const sd_instance *inst,
     return CLI_EXIT_OK;
 }
 
-/* Connects and picks the instance. Returns -1 to go on, else the exit
- * status after printing why. */
-static int connect_to(const char *cmd, const cli_redis_opts *o, cli_conn **c,
-                      sd_instance *inst) {
-    if (!(*c = cli_connect(o))) return CLI_EXIT_FAILURE;
-    int rc = cli_pick_instance(*c, o, cmd, inst);
-    if (rc != CLI_EXIT_OK) {
-        cli_disconnect(*c);
-        return rc;
-    }
-    return -1;
-}
-
 /* ------------------------------------------------------------------------
  * limit
  * ------------------------------------------------------------------------ */
@@ -87,7 +74,7 @@ int cli_cmd_limit(int argc, char **argv) {
         return CLI_EXIT_USAGE;
     }
     const char *value = argv[optind + 1];
-    if ((rc = connect_to("limit", &o, &c, &inst)) >= 0) return rc;
+    if ((rc = cli_open_instance(&o, "limit", &c, &inst)) != CLI_EXIT_OK) return rc;
     rc = change(c, &o, &inst, "limit", value, "keep", NULL, 0);
     cli_disconnect(c);
     return rc;
@@ -129,7 +116,7 @@ int cli_cmd_reserve(int argc, char **argv) {
             return CLI_EXIT_USAGE;
         }
     int first = optind + 1;
-    if ((rc = connect_to("reserve", &o, &c, &inst)) >= 0) return rc;
+    if ((rc = cli_open_instance(&o, "reserve", &c, &inst)) != CLI_EXIT_OK) return rc;
     if (is_change) {
         rc = change(c, &o, &inst, "reserve", NULL, verb, (const char *const *)argv + first,
                     (size_t)(argc - first));
@@ -212,30 +199,26 @@ int cli_cmd_revoke(int argc, char **argv) {
     const char *jti = argv[optind];
     cli_conn *c;
     sd_instance inst;
-    if ((rc = connect_to("revoke", &o, &c, &inst)) >= 0) return rc;
-    rc = CLI_EXIT_OK;
-    {
-        cli_pending p = {0};
-        redisReply *r = cli_wait(c,
-                                 sd_admin_revoke(cli_store(c), &inst, jti, until * 1000,
-                                                 "sessionctl", cli_on_reply, &p),
-                                 &p, "revoke");
-        int stored = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-                     r->element[1]->integer == 1;
-        if (!r) {
-            rc = CLI_EXIT_FAILURE;
-        } else if (o.json) {
-            rc = cli_print_json(json_pack("{s:s, s:s, s:I, s:b}", "instance", inst.name,
-                                          "jti", jti, "until", (json_int_t)until,
-                                          "revoked", stored));
-        } else if (stored) {
-            printf("revoked %s at %s until %lld\n", jti, inst.name, (long long)until);
-        } else {
-            printf("%s expires at %lld, already past: nothing to revoke\n", jti,
-                   (long long)until);
-        }
-        cli_reply_free(r);
+    if ((rc = cli_open_instance(&o, "revoke", &c, &inst)) != CLI_EXIT_OK) return rc;
+    cli_pending p = {0};
+    redisReply *r = cli_wait(c,
+                             sd_admin_revoke(cli_store(c), &inst, jti, until * 1000,
+                                             "sessionctl", cli_on_reply, &p),
+                             &p, "revoke");
+    int stored = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                 r->element[1]->integer == 1;
+    if (!r) {
+        rc = CLI_EXIT_FAILURE;
+    } else if (o.json) {
+        rc = cli_print_json(json_pack("{s:s, s:s, s:I, s:b}", "instance", inst.name, "jti",
+                                      jti, "until", (json_int_t)until, "revoked", stored));
+    } else if (stored) {
+        printf("revoked %s at %s until %lld\n", jti, inst.name, (long long)until);
+    } else {
+        printf("%s expires at %lld, already past: nothing to revoke\n", jti,
+               (long long)until);
     }
+    cli_reply_free(r);
     cli_disconnect(c);
     return rc;
 }

@@ -159,12 +159,7 @@ static void draw_bar(long long used, long long limit) {
 static int frame(cli_conn *c, const cli_redis_opts *o) {
     char **names = NULL;
     size_t n = 0;
-    if (o->instance) {
-        names = malloc(sizeof *names);
-        if (names && (names[0] = strdup(o->instance))) n = 1;
-    } else if (cli_list_instances(c, &names, &n) != 0) {
-        return -1;
-    }
+    if (cli_instance_names(c, o, "top", &names, &n) != CLI_EXIT_OK) return -1;
     json_t *lines = json_array();
     char stamp[32] = "";
     printf("\033[H\033[2J");
@@ -231,13 +226,10 @@ int cli_cmd_top(int argc, char **argv) {
         cli_error("top: unexpected argument '%s'", argv[optind]);
         return CLI_EXIT_USAGE;
     }
-    if (o.instance) {
-        sd_instance probe;
-        if (sd_instance_init_names(&probe, o.instance, 0, NULL) != 0) {
-            cli_error("top: --instance '%s': expected 1 to 64 of [A-Za-z0-9_-]",
-                      o.instance);
-            return CLI_EXIT_USAGE;
-        }
+    sd_instance probe;
+    if (o.instance && sd_instance_init_names(&probe, o.instance, 0, NULL) != 0) {
+        cli_error("top: --instance '%s': expected 1 to 64 of [A-Za-z0-9_-]", o.instance);
+        return CLI_EXIT_USAGE;
     }
     cli_conn *c = cli_connect(&o);
     if (!c) return CLI_EXIT_FAILURE;

@@ -63,20 +63,9 @@ int cli_cmd_usage(int argc, char **argv) {
     if (!c) return CLI_EXIT_FAILURE;
     char **names = NULL;
     size_t n = 0;
-    rc = CLI_EXIT_OK;
-    if (o.instance) {
-        sd_instance probe;
-        if (sd_instance_init_names(&probe, o.instance, 0, NULL) != 0) {
-            cli_error("usage: --instance '%s': expected 1 to 64 of [A-Za-z0-9_-]",
-                      o.instance);
-            cli_disconnect(c);
-            return CLI_EXIT_USAGE;
-        }
-        names = malloc(sizeof *names);
-        if (names && (names[0] = strdup(o.instance))) n = 1;
-    } else if (cli_list_instances(c, &names, &n) != 0) {
+    if ((rc = cli_instance_names(c, &o, "usage", &names, &n)) != CLI_EXIT_OK) {
         cli_disconnect(c);
-        return CLI_EXIT_FAILURE;
+        return rc;
     }
     json_t *all = json_array();
     for (size_t i = 0; i < n && rc == CLI_EXIT_OK; i++) {

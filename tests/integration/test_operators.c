@@ -22,10 +22,7 @@
 
 #define SECRET "an-admin-secret-of-at-least-32-bytes!"
 
-static sd_test_redis redis;
-static sd_test_daemon daemon_proc;
-static EVP_PKEY *key;
-static char *public_pem_path;
+static sd_test_stack stack;
 
 #define INSTANCE(name, rest)                                                        \
     "{\"name\": \"" name "\", \"issuer\": \"https://id.test/" name "\","            \
@@ -44,22 +41,10 @@ static const char config_template[] =
                      " \"absolute\": \"900ms\"")
     " ]}";
 
-static int setup(void **state) {
-    key = EVP_RSA_gen(2048);
-    if (!key || !(public_pem_path = sd_test_public_pem_file(key))) return -1;
-    if (sd_test_redis_start(&redis)) return -1;
-    char *config = sd_test_replace(config_template, "@KEY@", public_pem_path);
-    int rc = sd_test_daemon_start(&daemon_proc, config, redis.port, 1);
-    free(config);
-    return rc;
-}
+static int setup(void **state) { return sd_test_stack_start(&stack, config_template); }
 
 static int teardown(void **state) {
-    sd_test_daemon_stop(&daemon_proc);
-    sd_test_redis_stop(&redis, 0);
-    unlink(public_pem_path);
-    free(public_pem_path);
-    EVP_PKEY_free(key);
+    sd_test_stack_stop(&stack);
     return 0;
 }
 
@@ -71,7 +56,7 @@ static char *token(const char *inst, const char *sub, const char *extra) {
     char iss[64], sid[64];
     snprintf(iss, sizeof iss, "https://id.test/%s", inst);
     snprintf(sid, sizeof sid, "sid-%s", sub ? sub : "svc");
-    char *t = sd_test_token(key, "k1", iss, sub, "web", sub ? sid : NULL, NULL, 600,
+    char *t = sd_test_token(stack.key, "k1", iss, sub, "web", sub ? sid : NULL, NULL, 600,
                             extra);
     assert_non_null(t);
     return t;
@@ -80,7 +65,7 @@ static char *token(const char *inst, const char *sub, const char *extra) {
 /* An admin call with bearer (NULL: none) and an optional JSON body. */
 static void admin(const char *method, const char *path, const char *bearer,
                   const char *body, sd_test_response *res) {
-    assert_int_equal(sd_test_http_body(daemon_proc.port, method, path, bearer,
+    assert_int_equal(sd_test_http_body(stack.daemon.port, method, path, bearer,
                                        body ? "Content-Type: application/json\r\n" : NULL,
                                        body, res),
                      0);
@@ -91,7 +76,7 @@ static int open_session(const char *inst, const char *tok, char id[64]) {
     char headers[96];
     snprintf(headers, sizeof headers, "X-Instance: %s\r\n", inst);
     sd_test_response res;
-    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/v1/auth", tok, headers, &res),
+    assert_int_equal(sd_test_http(stack.daemon.port, "GET", "/v1/auth", tok, headers, &res),
                      0);
     if (id && sd_test_header(&res, "X-Session-Id", id, 64) != 0) id[0] = '\0';
     return res.status;
@@ -154,7 +139,7 @@ static void test_admin_needs_secret_or_admin_scope(void **state) {
     free(op);
     free(op_array);
     /* An admin token opens no session. */
-    assert_int_equal(sd_test_usage(&redis, "ops"), 0);
+    assert_int_equal(sd_test_usage(&stack.redis, "ops"), 0);
 
     /* The secret works everywhere, and only it learns which instances exist. */
     admin("GET", "/v1/admin/instances/other/license", SECRET, NULL, &res);
@@ -207,18 +192,18 @@ static void test_admin_license_get_and_put(void **state) {
     assert_string_equal(json_string_value(json_array_get(reserved, 1)), "cfo");
     json_decref(doc);
     /* It is in Redis, where every replica reads it. */
-    assert_int_equal(sd_test_redis_int(&redis, "HGET sd:{ops}:pool limit"), 5);
-    assert_int_equal(sd_test_redis_int(&redis, "SCARD sd:{ops}:reserved"), 2);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "HGET sd:{ops}:pool limit"), 5);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "SCARD sd:{ops}:reserved"), 2);
 
     /* Only the limit: the reserved list stays. */
     admin("PUT", path, SECRET, "{\"limit\": 4}", &res);
     assert_int_equal(res.status, 200);
-    assert_int_equal(sd_test_redis_int(&redis, "HGET sd:{ops}:pool limit"), 4);
-    assert_int_equal(sd_test_redis_int(&redis, "SCARD sd:{ops}:reserved"), 2);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "HGET sd:{ops}:pool limit"), 4);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "SCARD sd:{ops}:reserved"), 2);
     /* Only the list: replaced. */
     admin("PUT", path, SECRET, "{\"reserved\": []}", &res);
     assert_int_equal(res.status, 200);
-    assert_int_equal(sd_test_redis_int(&redis, "SCARD sd:{ops}:reserved"), 0);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "SCARD sd:{ops}:reserved"), 0);
 
     /* Bad bodies change nothing. */
     static const char *const bad[] = {
@@ -232,9 +217,9 @@ static void test_admin_license_get_and_put(void **state) {
         if (res.status != 400) fail_msg("body '%s' gave %d", bad[i], res.status);
         expect_error(&res, 400, "bad_request", "bad_request");
     }
-    assert_int_equal(sd_test_redis_int(&redis, "HGET sd:{ops}:pool limit"), 4);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "HGET sd:{ops}:pool limit"), 4);
     /* Every change is an event. */
-    assert_int_equal(sd_test_redis_int(&redis, "XLEN sd:{ops}:events"), 4);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "XLEN sd:{ops}:events"), 4);
 
     admin("PUT", path, SECRET, "{\"limit\": 3}", &res);
     assert_int_equal(res.status, 200);
@@ -303,12 +288,12 @@ static void test_admin_lists_shows_and_closes_sessions(void **state) {
     /* Closing it frees the slot at once and records reason admin. */
     admin("DELETE", path, SECRET, NULL, &res);
     assert_int_equal(res.status, 204);
-    assert_int_equal(sd_test_usage(&redis, "other"), 2);
+    assert_int_equal(sd_test_usage(&stack.redis, "other"), 2);
     admin("DELETE", path, SECRET, NULL, &res);
     expect_error(&res, 404, "not_found", "not_found");
     admin("GET", path, SECRET, NULL, &res);
     expect_error(&res, 404, "not_found", "not_found");
-    redisContext *c = sd_test_redis_connect(&redis);
+    redisContext *c = sd_test_redis_connect(&stack.redis);
     redisReply *r = redisCommand(c, "XREVRANGE sd:{other}:events + - COUNT 1");
     const redisReply *f = r->element[0]->element[1];
     int saw_admin = 0;
@@ -350,11 +335,11 @@ static void test_admin_lists_shows_and_closes_sessions(void **state) {
 static void test_admin_revokes_a_token_but_not_its_session(void **state) {
     sd_test_response res;
     char iss[] = "https://id.test/ops";
-    char *t = sd_test_token(key, "k1", iss, "rita", "web", "sid-rita", "jti-rita", 600,
+    char *t = sd_test_token(stack.key, "k1", iss, "rita", "web", "sid-rita", "jti-rita", 600,
                             NULL);
     char id[64];
     assert_int_equal(open_session("ops", t, id), 200);
-    long long used = sd_test_usage(&redis, "ops");
+    long long used = sd_test_usage(&stack.redis, "ops");
 
     char body[128];
     snprintf(body, sizeof body, "{\"jti\": \"jti-rita\", \"exp\": %ld",
@@ -362,14 +347,14 @@ static void test_admin_revokes_a_token_but_not_its_session(void **state) {
     strcat(body, "}");
     admin("POST", "/v1/admin/instances/ops/revocations", SECRET, body, &res);
     assert_int_equal(res.status, 204);
-    long long ttl = sd_test_redis_int(&redis, "PTTL sd:{ops}:revoked:jti-rita");
+    long long ttl = sd_test_redis_int(&stack.redis, "PTTL sd:{ops}:revoked:jti-rita");
     if (ttl < 590000 || ttl > 600000) fail_msg("revocation TTL %lld", ttl);
 
     /* The token is refused (its cached verification does not help) ... */
     assert_int_equal(open_session("ops", t, NULL), 401);
     /* ... but its session keeps its slot until it closes (SPEC §1). */
-    assert_int_equal(sd_test_usage(&redis, "ops"), used);
-    assert_int_equal(sd_test_redis_int(&redis, "EXISTS sd:{ops}:session:%s", id), 1);
+    assert_int_equal(sd_test_usage(&stack.redis, "ops"), used);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "EXISTS sd:{ops}:session:%s", id), 1);
 
     static const char *const bad[] = {
         "{\"jti\": \"x\"}", "{\"exp\": 99999999999}", "{\"jti\": \"\", \"exp\": 1}",
@@ -385,7 +370,7 @@ static void test_admin_revokes_a_token_but_not_its_session(void **state) {
     snprintf(path, sizeof path, "/v1/admin/instances/ops/sessions/%s", id);
     admin("DELETE", path, SECRET, NULL, &res);
     assert_int_equal(res.status, 204);
-    assert_int_equal(sd_test_usage(&redis, "ops"), used - 1);
+    assert_int_equal(sd_test_usage(&stack.redis, "ops"), used - 1);
     free(t);
 }
 
@@ -395,7 +380,7 @@ static void test_admin_revokes_a_token_but_not_its_session(void **state) {
 
 static double metric(const char *sample) {
     sd_test_response res;
-    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/metrics", NULL, NULL, &res), 0);
+    assert_int_equal(sd_test_http(stack.daemon.port, "GET", "/metrics", NULL, NULL, &res), 0);
     assert_int_equal(res.status, 200);
     return sd_test_metric(res.body, sample);
 }
@@ -406,7 +391,7 @@ static double metric(const char *sample) {
 
 static void test_metrics_count_what_happened(void **state) {
     sd_test_response res;
-    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/metrics", NULL, NULL, &res), 0);
+    assert_int_equal(sd_test_http(stack.daemon.port, "GET", "/metrics", NULL, NULL, &res), 0);
     assert_int_equal(res.status, 200);
     char type[96];
     assert_int_equal(sd_test_header(&res, "Content-Type", type, sizeof type), 0);
@@ -457,7 +442,7 @@ static void test_metrics_count_what_happened(void **state) {
  * ------------------------------------------------------------------------ */
 
 static char *read_log(void) {
-    FILE *f = fopen(daemon_proc.log_path, "rb");
+    FILE *f = fopen(stack.daemon.log_path, "rb");
     assert_non_null(f);
     char *buf = calloc(1, 1 << 22);
     fread(buf, 1, (1 << 22) - 1, f);
@@ -483,7 +468,7 @@ static json_t *log_line_with(const char *needle) {
 static void test_access_log_has_request_ids_and_no_tokens(void **state) {
     char *t = token("ops", "logan", NULL);
     sd_test_response res;
-    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/v1/auth", t,
+    assert_int_equal(sd_test_http(stack.daemon.port, "GET", "/v1/auth", t,
                                   "X-Instance: ops\r\nX-Request-Id: req-42.abc\r\n", &res),
                      0);
     assert_int_equal(res.status, 200);
@@ -506,7 +491,7 @@ static void test_access_log_has_request_ids_and_no_tokens(void **state) {
     json_decref(line);
 
     /* No id given, or an unusable one: the worker makes one. */
-    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/healthz", NULL,
+    assert_int_equal(sd_test_http(stack.daemon.port, "GET", "/healthz", NULL,
                                   "X-Request-Id: has spaces and \"quotes\"\r\n", &res),
                      0);
     assert_int_equal(sd_test_header(&res, "X-Request-Id", rid, sizeof rid), 0);
@@ -521,7 +506,7 @@ static void test_access_log_has_request_ids_and_no_tokens(void **state) {
     json_decref(line);
 
     /* A refused token is logged with its reason, and never the token. */
-    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/v1/auth", "a.b.c",
+    assert_int_equal(sd_test_http(stack.daemon.port, "GET", "/v1/auth", "a.b.c",
                                   "X-Instance: ops\r\nX-Request-Id: req-bad\r\n", &res),
                      0);
     assert_int_equal(res.status, 401);
@@ -542,12 +527,6 @@ static void test_access_log_has_request_ids_and_no_tokens(void **state) {
  * Lifecycle events
  * ------------------------------------------------------------------------ */
 
-static const char *field(const redisReply *fields, const char *name) {
-    for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (strcmp(fields->element[i]->str, name) == 0) return fields->element[i + 1]->str;
-    return "";
-}
-
 static void test_scripted_lifecycle_gives_exact_event_sequence(void **state) {
     sd_test_response res;
     char a_id[64], s_id[64], c_id[64], d_id[64];
@@ -557,7 +536,7 @@ static void test_scripted_lifecycle_gives_exact_event_sequence(void **state) {
 
     assert_int_equal(open_session("life", a, a_id), 200);          /* opened ann */
     assert_int_equal(open_session("life", b, NULL), 429);          /* denied bob */
-    assert_int_equal(sd_test_http(daemon_proc.port, "DELETE", "/v1/session", a,
+    assert_int_equal(sd_test_http(stack.daemon.port, "DELETE", "/v1/session", a,
                                   "X-Instance: life\r\n", &res),
                      0);                                           /* closed logout */
     assert_int_equal(res.status, 204);
@@ -576,7 +555,7 @@ static void test_scripted_lifecycle_gives_exact_event_sequence(void **state) {
     admin("DELETE", path, SECRET, NULL, &res);                     /* closed admin */
     assert_int_equal(res.status, 204);
 
-    redisContext *rc = sd_test_redis_connect(&redis);
+    redisContext *rc = sd_test_redis_connect(&stack.redis);
     redisReply *r = redisCommand(rc, "XRANGE sd:{life}:events - +");
     const char *want[][4] = {
         /* type, subject, reason, id */
@@ -590,13 +569,13 @@ static void test_scripted_lifecycle_gives_exact_event_sequence(void **state) {
     assert_int_equal(r->elements, n);
     for (size_t i = 0; i < n; i++) {
         const redisReply *f = r->element[i]->element[1];
-        assert_string_equal(field(f, "type"), want[i][0]);
-        assert_string_equal(field(f, "subject"), want[i][1]);
-        assert_string_equal(field(f, "reason"), want[i][2]);
-        assert_string_equal(field(f, "id"), want[i][3]);
+        assert_string_equal(sd_test_stream_field(f, "type"), want[i][0]);
+        assert_string_equal(sd_test_stream_field(f, "subject"), want[i][1]);
+        assert_string_equal(sd_test_stream_field(f, "reason"), want[i][2]);
+        assert_string_equal(sd_test_stream_field(f, "id"), want[i][3]);
     }
-    assert_string_equal(field(r->element[3]->element[1], "kind"), "service");
-    assert_string_equal(field(r->element[8]->element[1], "replica"), "ops-1");
+    assert_string_equal(sd_test_stream_field(r->element[3]->element[1], "kind"), "service");
+    assert_string_equal(sd_test_stream_field(r->element[8]->element[1], "replica"), "ops-1");
     freeReplyObject(r);
     redisFree(rc);
     free(a);

@@ -21,10 +21,7 @@
 #include "harness.h"
 #include "jws_mint.h"
 
-static sd_test_redis redis;
-static sd_test_daemon daemon_proc;
-static EVP_PKEY *key;
-static char *public_pem_path;
+static sd_test_stack stack;
 static char redis_url[64];
 
 #define INSTANCE(name, rest)                                                        \
@@ -41,22 +38,13 @@ static const char config_template[] =
     " ]}";
 
 static int setup(void **state) {
-    key = EVP_RSA_gen(2048);
-    if (!key || !(public_pem_path = sd_test_public_pem_file(key))) return -1;
-    if (sd_test_redis_start(&redis)) return -1;
-    snprintf(redis_url, sizeof redis_url, "redis://127.0.0.1:%d/0", redis.port);
-    char *config = sd_test_replace(config_template, "@KEY@", public_pem_path);
-    int rc = sd_test_daemon_start(&daemon_proc, config, redis.port, 1);
-    free(config);
-    return rc;
+    if (sd_test_stack_start(&stack, config_template)) return -1;
+    snprintf(redis_url, sizeof redis_url, "redis://127.0.0.1:%d/0", stack.redis.port);
+    return 0;
 }
 
 static int teardown(void **state) {
-    sd_test_daemon_stop(&daemon_proc);
-    sd_test_redis_stop(&redis, 0);
-    unlink(public_pem_path);
-    free(public_pem_path);
-    EVP_PKEY_free(key);
+    sd_test_stack_stop(&stack);
     return 0;
 }
 
@@ -100,9 +88,9 @@ static int open_session(const char *inst, const char *sub, char id[64]) {
     snprintf(iss, sizeof iss, "https://id.test/%s", inst);
     snprintf(sid, sizeof sid, "sid-%s", sub);
     snprintf(headers, sizeof headers, "X-Instance: %s\r\n", inst);
-    char *t = sd_test_token(key, "k1", iss, sub, "web", sid, NULL, 600, NULL);
+    char *t = sd_test_token(stack.key, "k1", iss, sub, "web", sid, NULL, 600, NULL);
     sd_test_response res;
-    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/v1/auth", t, headers, &res),
+    assert_int_equal(sd_test_http(stack.daemon.port, "GET", "/v1/auth", t, headers, &res),
                      0);
     free(t);
     if (id && sd_test_header(&res, "X-Session-Id", id, 64) != 0) id[0] = '\0';
@@ -219,7 +207,7 @@ static void test_close_limit_reserve_revoke(void **state) {
     ctl(&r, "close", id, "--instance", "beta", NULL);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "closed session"));
-    assert_int_equal(sd_test_usage(&redis, "beta"), 0);
+    assert_int_equal(sd_test_usage(&stack.redis, "beta"), 0);
     sd_test_run_free(&r);
     ctl(&r, "close", id, "--instance", "beta", NULL);
     assert_int_equal(r.status, 1);
@@ -228,7 +216,7 @@ static void test_close_limit_reserve_revoke(void **state) {
     ctl(&r, "limit", "set", "7", "--instance", "beta", NULL);
     assert_int_equal(r.status, 0);
     assert_string_equal(r.out, "beta: limit 7, 0 reserved subject(s)\n");
-    assert_int_equal(sd_test_redis_int(&redis, "HGET sd:{beta}:pool limit"), 7);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "HGET sd:{beta}:pool limit"), 7);
     sd_test_run_free(&r);
     static const char *const bad_limits[] = {"-1", "abc", "1e3", "", "100000001"};
     for (size_t i = 0; i < sizeof bad_limits / sizeof *bad_limits; i++) {
@@ -239,7 +227,7 @@ static void test_close_limit_reserve_revoke(void **state) {
     ctl(&r, "limit", "get", "--instance", "beta", NULL);
     assert_int_equal(r.status, 2);
     sd_test_run_free(&r);
-    assert_int_equal(sd_test_redis_int(&redis, "HGET sd:{beta}:pool limit"), 7);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "HGET sd:{beta}:pool limit"), 7);
 
     ctl(&r, "reserve", "add", "cfo", "cto", "--instance", "beta", "--json", NULL);
     assert_int_equal(r.status, 0);
@@ -262,12 +250,12 @@ static void test_close_limit_reserve_revoke(void **state) {
     snprintf(until, sizeof until, "%ld", (long)time(NULL) + 300);
     ctl(&r, "revoke", "jti-x", "--until", until, "--instance", "beta", NULL);
     assert_int_equal(r.status, 0);
-    long long ttl = sd_test_redis_int(&redis, "PTTL sd:{beta}:revoked:jti-x");
+    long long ttl = sd_test_redis_int(&stack.redis, "PTTL sd:{beta}:revoked:jti-x");
     if (ttl < 290000 || ttl > 300000) fail_msg("revocation TTL %lld", ttl);
     sd_test_run_free(&r);
     ctl(&r, "revoke", "jti-y", "--until", "+1h", "--instance", "beta", NULL);
     assert_int_equal(r.status, 0);
-    ttl = sd_test_redis_int(&redis, "PTTL sd:{beta}:revoked:jti-y");
+    ttl = sd_test_redis_int(&stack.redis, "PTTL sd:{beta}:revoked:jti-y");
     if (ttl < 3590000 || ttl > 3600000) fail_msg("revocation TTL %lld", ttl);
     sd_test_run_free(&r);
     ctl(&r, "revoke", "jti-z", "--instance", "beta", NULL);
@@ -277,7 +265,7 @@ static void test_close_limit_reserve_revoke(void **state) {
     ctl(&r, "revoke", "jti-z", "--until", "soon", "--instance", "beta", NULL);
     assert_int_equal(r.status, 2);
     sd_test_run_free(&r);
-    assert_int_equal(sd_test_redis_int(&redis, "EXISTS sd:{beta}:revoked:jti-z"), 0);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "EXISTS sd:{beta}:revoked:jti-z"), 0);
 
     ctl(&r, "limit", "set", "2", "--instance", "beta", NULL);
     sd_test_run_free(&r);
@@ -363,34 +351,34 @@ static void test_check_finds_every_kind_of_damage(void **state) {
     /* ann and bob fill the shared slots; boss takes the reserved seat. */
     assert_int_equal(open_session("acme", "boss", id), 200);
     /* A key that lost its TTL. */
-    assert_int_equal(sd_test_redis_int(&redis, "PERSIST sd:{acme}:session:%s", id), 1);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "PERSIST sd:{acme}:session:%s", id), 1);
     expect_problem("no_ttl");
     expect_problem("ttl_mismatch");
     /* A session key without its slot. */
-    assert_int_equal(sd_test_redis_int(&redis, "ZREM sd:{acme}:slots %s", id), 1);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "ZREM sd:{acme}:slots %s", id), 1);
     expect_problem("session_without_slot");
-    assert_int_equal(sd_test_redis_int(&redis, "DEL sd:{acme}:session:%s", id), 1);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "DEL sd:{acme}:session:%s", id), 1);
     /* A live slot whose session key is gone. */
-    assert_int_equal(sd_test_redis_int(&redis, "ZADD sd:{acme}:slots %lld ghost",
-                                       sd_test_redis_time_ms(&redis) + 600000),
+    assert_int_equal(sd_test_redis_int(&stack.redis, "ZADD sd:{acme}:slots %lld ghost",
+                                       sd_test_redis_time_ms(&stack.redis) + 600000),
                      1);
     expect_problem("slot_without_session");
     /* An expired slot the sweep never reaped (older than the grace). */
-    assert_int_equal(sd_test_redis_int(&redis, "ZADD sd:{acme}:slots %lld ghost",
-                                       sd_test_redis_time_ms(&redis) - 60000),
+    assert_int_equal(sd_test_redis_int(&stack.redis, "ZADD sd:{acme}:slots %lld ghost",
+                                       sd_test_redis_time_ms(&stack.redis) - 60000),
                      0);
     /* The worker's sweep would reap it at once: check before it does, by
      * pausing the worker. */
-    kill(daemon_proc.pid, SIGSTOP);
+    kill(stack.daemon.pid, SIGSTOP);
     expect_problem("stale_slot");
-    kill(daemon_proc.pid, SIGCONT);
+    kill(stack.daemon.pid, SIGCONT);
     sd_test_sleep_ms(300);
     /* More open sessions than the limit, and a limit that is no number. */
-    assert_int_equal(sd_test_redis_int(&redis, "HSET sd:{acme}:pool limit 0"), 0);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "HSET sd:{acme}:pool limit 0"), 0);
     expect_problem("over_limit");
-    assert_int_equal(sd_test_redis_int(&redis, "HSET sd:{acme}:pool limit lots"), 0);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "HSET sd:{acme}:pool limit lots"), 0);
     expect_problem("bad_limit");
-    assert_int_equal(sd_test_redis_int(&redis, "HSET sd:{acme}:pool limit 3"), 0);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "HSET sd:{acme}:pool limit 3"), 0);
 
     /* Repaired: clean again. */
     ctl(&r, "check", "--instance", "acme", NULL);

@@ -2,6 +2,8 @@
 #include "harness.h"
 #include "jws_mint.h"
 
+#include <openssl/rsa.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -431,4 +433,30 @@ void sd_test_run_free(sd_test_run_result *r) {
     free(r->out);
     free(r->err);
     memset(r, 0, sizeof *r);
+}
+
+const char *sd_test_stream_field(const redisReply *fields, const char *name) {
+    for (size_t i = 0; i + 1 < fields->elements; i += 2)
+        if (strcmp(fields->element[i]->str, name) == 0) return fields->element[i + 1]->str;
+    return "";
+}
+
+int sd_test_stack_start(sd_test_stack *s, const char *config_template) {
+    memset(s, 0, sizeof *s);
+    s->key = EVP_RSA_gen(2048);
+    if (!s->key || !(s->public_pem_path = sd_test_public_pem_file(s->key))) return -1;
+    if (sd_test_redis_start(&s->redis)) return -1;
+    char *config = sd_test_replace(config_template, "@KEY@", s->public_pem_path);
+    int rc = config ? sd_test_daemon_start(&s->daemon, config, s->redis.port, 1) : -1;
+    free(config);
+    return rc;
+}
+
+void sd_test_stack_stop(sd_test_stack *s) {
+    if (s->daemon.pid > 0) sd_test_daemon_stop(&s->daemon);
+    if (s->redis.pid > 0) sd_test_redis_stop(&s->redis, 0);
+    if (s->public_pem_path) unlink(s->public_pem_path);
+    free(s->public_pem_path);
+    EVP_PKEY_free(s->key);
+    memset(s, 0, sizeof *s);
 }

@@ -114,6 +114,26 @@ char *sd_test_token(EVP_PKEY *key, const char *kid, const char *iss, const char 
  * with its labels, exactly as printed) in a /metrics text, or -1. */
 double sd_test_metric(const char *text, const char *sample);
 
+/* The value of field name in a stream entry's field list (XRANGE's
+ * [field, value, ...]), or "". */
+const char *sd_test_stream_field(const redisReply *fields, const char *name);
+
+/* A whole stack for a test group: a throw-away RSA key (its public PEM in a
+ * file), a redis-server, and a sessiond started from a config template in
+ * which "@KEY@" names that PEM file (plus @PORT@ and @REDIS_PORT@). */
+typedef struct sd_test_stack {
+    EVP_PKEY *key;
+    char *public_pem_path;
+    sd_test_redis redis;
+    sd_test_daemon daemon;
+} sd_test_stack;
+
+/* Starts it all and waits until sessiond is ready. Returns 0 or -1. */
+int sd_test_stack_start(sd_test_stack *s, const char *config_template);
+
+/* Stops sessiond and Redis and removes the key file. */
+void sd_test_stack_stop(sd_test_stack *s);
+
 /* A child program's exit status and whole output. */
 typedef struct sd_test_run_result {
     int status;          /* exit status, or -1 when it did not exit normally */
