@@ -103,6 +103,28 @@ size_t sd_keyset_count(const sd_keyset *ks) {
     return ks ? ks->count : 0;
 }
 
+const char *sd_keyset_kid(const sd_keyset *ks, size_t i) {
+    return ks && i < ks->count ? ks->keys[i].kid : NULL;
+}
+
+static int key_equal(const sd_key *a, const sd_key *b) {
+    if (a->kty != b->kty || a->algs != b->algs) return 0;
+    if ((a->kid == NULL) != (b->kid == NULL)) return 0;
+    if (a->kid && strcmp(a->kid, b->kid) != 0) return 0;
+    if (a->kty == SD_KTY_OCT)
+        return a->secret_len == b->secret_len &&
+               CRYPTO_memcmp(a->secret, b->secret, a->secret_len) == 0;
+    return EVP_PKEY_eq(a->pkey, b->pkey) == 1;
+}
+
+int sd_keyset_equal(const sd_keyset *a, const sd_keyset *b) {
+    if (!a || !b) return a == b;
+    if (a->count != b->count) return 0;
+    for (size_t i = 0; i < a->count; i++)
+        if (!key_equal(&a->keys[i], &b->keys[i])) return 0;
+    return 1;
+}
+
 int sd_keyset_append(sd_keyset *ks, sd_key *keys, size_t n) {
     if (n == 0) return 0;
     if (n > SIZE_MAX / sizeof(sd_key) - ks->count) return SD_ENOMEM;
