@@ -101,8 +101,8 @@ static void handle_readyz(sd_http_server *srv, struct evhttp_request *req) {
     if (srv->draining) {
         static const char body[] = "{\"status\":\"draining\"}";
         sd_http_send_json(srv, req, 503, body, sizeof body - 1);
-    } else if (!sd_worker_ready(srv->worker)) {
-        sd_http_send_error(srv, req, SD_ESTORE_UNAVAILABLE);
+    } else if (sd_worker_readiness(srv->worker) != 0) {
+        sd_http_send_error(srv, req, sd_worker_readiness(srv->worker));
     } else {
         static const char body[] = "{\"status\":\"ready\"}";
         sd_http_send_json(srv, req, 200, body, sizeof body - 1);
