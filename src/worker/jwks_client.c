@@ -175,7 +175,9 @@ static void describe_failure(const sd_jwks_client *c, char *why, size_t cap) {
     case EVREQ_HTTP_DATA_TOO_LONG:
         snprintf(why, cap, "response larger than %zu bytes", c->opt.max_bytes);
         return;
-    case EVREQ_HTTP_TIMEOUT: snprintf(why, cap, "timed out"); return;
+    case EVREQ_HTTP_TIMEOUT: /* evhttp's inactivity time-out, set to the same */
+        snprintf(why, cap, "no complete response within %" PRId64 " ms", c->opt.timeout_ms);
+        return;
     case EVREQ_HTTP_INVALID_HEADER: snprintf(why, cap, "malformed HTTP response"); return;
     case EVREQ_HTTP_EOF: snprintf(why, cap, "connection closed early"); return;
     default: break;
