@@ -166,8 +166,8 @@ static void test_key_sources(void **state) {
     static const char *const combos[] = {
         ",'jwks_uri':'https://id.example/k','jwks_file':'/j'",
         ",'jwks_uri':'https://id.example/k','pem_keys':[{'path':'/k.pem'}]",
-        ",'jwks_uri':'https://id.example/k',"
-        "'hmac_secret':'0123456789abcdef0123456789abcdef'",
+        (",'jwks_uri':'https://id.example/k',"
+         "'hmac_secret':'0123456789abcdef0123456789abcdef'"),
     };
     for (size_t i = 0; i < sizeof combos / sizeof combos[0]; i++)
         fails_with(f, combos[i],
