@@ -15,6 +15,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -26,24 +27,33 @@
 #define MAX_PATHS 16
 #define PATH_LEN 128
 
-/* A SLOW reply in progress: one byte per tick until the client leaves. */
-typedef struct slow_reply {
-    struct evhttp_request *req;
+/* A SLOW connection: its own listener (evhttp never sees it), which answers
+ * 200 with a long Content-Length and then one byte every 100 ms until the
+ * client leaves. (Dribbling through evhttp leaks the request when the client
+ * goes away mid-reply: libevent 2.1 frees only finished replies.) */
+typedef struct slow_conn {
+    struct sd_test_idp *s;
+    struct bufferevent *bev;
     struct event *tick;
-    struct slow_reply *next;
-} slow_reply;
+    int counted;
+    struct slow_conn *next;
+} slow_conn;
 
 struct sd_test_idp {
     struct event_base *base;
     struct evhttp *http;
     SSL_CTX *tls;              /* NULL for plain HTTP */
-    struct event *wake;        /* the stop pipe's read end */
+    struct event *wake;        /* the control pipe's read end */
+    struct evhttp_bound_socket *bound;
     int pipe_fd[2];
     int port;
     pthread_t thread;
-    slow_reply *slow;          /* owned by the server thread */
+    struct evconnlistener *slow_listener; /* on the same socket, SLOW only */
+    slow_conn *slow;           /* owned by the server thread */
 
     pthread_mutex_t lock;      /* guards everything below */
+    pthread_cond_t applied_cond;
+    unsigned requested, applied; /* mode changes asked for and in effect */
     sd_test_idp_mode mode;
     int status;
     char *body;
@@ -72,45 +82,76 @@ static void count_hit(sd_test_idp *s, const char *uri) {
     }
 }
 
-static void slow_forget(sd_test_idp *s, slow_reply *r) {
-    for (slow_reply **p = &s->slow; *p; p = &(*p)->next)
-        if (*p == r) {
-            *p = r->next;
+static void slow_close(slow_conn *c) {
+    for (slow_conn **p = &c->s->slow; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
             break;
         }
-    event_free(r->tick);
-    free(r);
-}
-
-/* The client went away: the request is gone, stop ticking. */
-static void on_slow_close(struct evhttp_connection *conn, void *arg) {
-    slow_reply *r = arg;
-    r->req = NULL;
-    event_del(r->tick);
+    event_free(c->tick);
+    bufferevent_free(c->bev);
+    free(c);
 }
 
 static void on_slow_tick(evutil_socket_t fd, short what, void *arg) {
-    slow_reply *r = arg;
-    if (!r->req) return;
-    struct evbuffer *b = evbuffer_new();
-    if (!b) return;
-    evbuffer_add(b, " ", 1);
-    evhttp_send_reply_chunk(r->req, b);
-    evbuffer_free(b);
+    slow_conn *c = arg;
+    bufferevent_write(c->bev, " ", 1);
     struct timeval tv = {0, 100 * 1000};
-    event_add(r->tick, &tv);
+    event_add(c->tick, &tv);
 }
 
-static void start_slow(sd_test_idp *s, struct evhttp_request *req) {
-    slow_reply *r = calloc(1, sizeof *r);
-    if (!r) return;
-    r->req = req;
-    r->tick = evtimer_new(s->base, on_slow_tick, r);
-    r->next = s->slow;
-    s->slow = r;
-    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_slow_close, r);
-    evhttp_send_reply_start(req, 200, "OK");
-    on_slow_tick(-1, 0, r);
+/* Reads (and counts) the request, never parses more than its first line. */
+static void on_slow_read(struct bufferevent *bev, void *arg) {
+    slow_conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    if (!c->counted) {
+        char *line = evbuffer_readln(in, NULL, EVBUFFER_EOL_CRLF);
+        if (line) {
+            char path[PATH_LEN] = "";
+            sscanf(line, "%*s %127s", path);
+            pthread_mutex_lock(&c->s->lock);
+            count_hit(c->s, path);
+            pthread_mutex_unlock(&c->s->lock);
+            c->counted = 1;
+            free(line);
+        }
+    }
+    evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void on_slow_event(struct bufferevent *bev, short what, void *arg) {
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) slow_close(arg);
+}
+
+static void on_slow_accept(struct evconnlistener *l, evutil_socket_t fd,
+                           struct sockaddr *addr, int len, void *arg) {
+    sd_test_idp *s = arg;
+    slow_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        evutil_closesocket(fd);
+        return;
+    }
+    c->s = s;
+    c->bev = s->tls ? bufferevent_openssl_socket_new(s->base, fd, SSL_new(s->tls),
+                                                     BUFFEREVENT_SSL_ACCEPTING,
+                                                     BEV_OPT_CLOSE_ON_FREE)
+                    : bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->tick = evtimer_new(s->base, on_slow_tick, c);
+    if (!c->bev || !c->tick) {
+        if (c->bev) bufferevent_free(c->bev);
+        else evutil_closesocket(fd);
+        if (c->tick) event_free(c->tick);
+        free(c);
+        return;
+    }
+    c->next = s->slow;
+    s->slow = c;
+    bufferevent_setcb(c->bev, on_slow_read, NULL, on_slow_event, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                               "Content-Length: 100000\r\nConnection: close\r\n\r\n{";
+    bufferevent_write(c->bev, head, sizeof head - 1);
+    on_slow_tick(-1, 0, c);
 }
 
 static void on_request(struct evhttp_request *req, void *arg) {
@@ -133,8 +174,13 @@ static void on_request(struct evhttp_request *req, void *arg) {
         evbuffer_add_printf(out, "status %d\n", status);
         evhttp_send_reply(req, status, "Test", out);
         break;
-    case SD_TEST_IDP_HANG: break; /* freed with its connection */
-    case SD_TEST_IDP_SLOW: start_slow(s, req); break;
+    case SD_TEST_IDP_HANG:
+        /* Accepted just before HANG took effect: answer rather than leak. */
+        evhttp_send_reply(req, 503, "Hanging", out);
+        break;
+    case SD_TEST_IDP_SLOW: /* accepted just before SLOW took effect */
+        evhttp_send_reply(req, 503, "Slow", out);
+        break;
     }
     if (out) evbuffer_free(out);
 }
@@ -145,8 +191,32 @@ static struct bufferevent *make_tls_bev(struct event_base *base, void *arg) {
                                           BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 }
 
+/* Commands from the test's thread: 'x' stops the loop, 'm' applies a new
+ * mode. HANG stops accepting: connections wait in the kernel's backlog,
+ * connected, with their requests sent and never read or answered. (A request
+ * that evhttp has read and that is never answered leaks when its client
+ * leaves: libevent 2.1 frees only answered ones.) */
 static void on_wake(evutil_socket_t fd, short what, void *arg) {
-    event_base_loopbreak(arg);
+    sd_test_idp *s = arg;
+    char cmd;
+    if (read(fd, &cmd, 1) != 1) return;
+    if (cmd == 'x') {
+        event_base_loopbreak(s->base);
+        return;
+    }
+    pthread_mutex_lock(&s->lock);
+    struct evconnlistener *l = evhttp_bound_socket_get_listener(s->bound);
+    if (s->mode == SD_TEST_IDP_HANG || s->mode == SD_TEST_IDP_SLOW)
+        evconnlistener_disable(l);
+    else
+        evconnlistener_enable(l);
+    if (s->mode == SD_TEST_IDP_SLOW)
+        evconnlistener_enable(s->slow_listener);
+    else
+        evconnlistener_disable(s->slow_listener);
+    s->applied++;
+    pthread_cond_broadcast(&s->applied_cond);
+    pthread_mutex_unlock(&s->lock);
 }
 
 static void *run(void *arg) {
@@ -184,6 +254,7 @@ sd_test_idp *sd_test_idp_start(const char *cert_pem, const char *key_pem) {
     sd_test_idp *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->applied_cond, NULL);
     s->pipe_fd[0] = s->pipe_fd[1] = -1;
     s->body = strdup("{\"keys\":[]}");
     s->base = event_base_new();
@@ -197,16 +268,21 @@ sd_test_idp *sd_test_idp_start(const char *cert_pem, const char *key_pem) {
     evhttp_set_timeout(s->http, 30);
     struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(s->http, "127.0.0.1", 0);
     if (!bound) goto fail;
+    s->bound = bound;
+    s->slow_listener = evconnlistener_new(s->base, on_slow_accept, s, LEV_OPT_DISABLED, 0,
+                                          evhttp_bound_socket_get_fd(bound));
+    if (!s->slow_listener) goto fail;
     struct sockaddr_in a;
     socklen_t alen = sizeof a;
     if (getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&a, &alen) != 0)
         goto fail;
     s->port = ntohs(a.sin_port);
-    s->wake = event_new(s->base, s->pipe_fd[0], EV_READ, on_wake, s->base);
+    s->wake = event_new(s->base, s->pipe_fd[0], EV_READ | EV_PERSIST, on_wake, s);
     if (!s->wake || event_add(s->wake, NULL) != 0) goto fail;
     if (pthread_create(&s->thread, NULL, run, s) != 0) goto fail;
     return s;
 fail:
+    if (s->slow_listener) evconnlistener_free(s->slow_listener);
     if (s->wake) event_free(s->wake);
     if (s->http) evhttp_free(s->http);
     if (s->base) event_base_free(s->base);
@@ -222,16 +298,17 @@ void sd_test_idp_stop(sd_test_idp *s) {
     if (!s) return;
     if (write(s->pipe_fd[1], "x", 1) != 1) perror("jwks server: stop");
     pthread_join(s->thread, NULL);
-    /* The thread is gone: everything below runs alone. Closing the
-     * connections may run on_slow_close, which only clears r->req. */
+    /* The thread is gone: everything below runs alone. */
+    while (s->slow) slow_close(s->slow);
+    evconnlistener_free(s->slow_listener); /* the socket is evhttp's */
     evhttp_free(s->http);
-    while (s->slow) slow_forget(s, s->slow);
     event_free(s->wake);
     event_base_free(s->base);
     SSL_CTX_free(s->tls);
     close(s->pipe_fd[0]);
     close(s->pipe_fd[1]);
     pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->applied_cond);
     free(s->body);
     free(s);
 }
@@ -248,6 +325,12 @@ void sd_test_idp_set(sd_test_idp *s, sd_test_idp_mode mode, int status,
         free(s->body);
         s->body = copy;
     }
+    unsigned ticket = ++s->requested;
+    pthread_mutex_unlock(&s->lock);
+    if (write(s->pipe_fd[1], "m", 1) != 1) perror("idp server: set");
+    /* The server thread applies it before the test goes on. */
+    pthread_mutex_lock(&s->lock);
+    while (s->applied < ticket) pthread_cond_wait(&s->applied_cond, &s->lock);
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -14,7 +14,7 @@
 typedef enum sd_test_idp_mode {
     SD_TEST_IDP_SERVE,   /* 200 with the document */
     SD_TEST_IDP_STATUS,  /* the given status with a short text body */
-    SD_TEST_IDP_HANG,    /* reads the request, never answers */
+    SD_TEST_IDP_HANG,    /* connects (kernel backlog), never reads or answers */
     SD_TEST_IDP_SLOW,    /* 200 chunked, one byte every 100 ms, never ends */
 } sd_test_idp_mode;
 
