@@ -39,8 +39,8 @@ typedef struct sd_worker {
     struct ssl_ctx_st *tls;         /* NULL unless a jwks_uri is https */
 } sd_worker;
 
-/* Loads every instance's keys, creates the store (which starts connecting)
- * and the sweep timer. On failure writes a message into err, returns a
+/* Loads every instance's keys, creates the store (which starts connecting),
+ * the sweep timer and a JWKS fetcher per jwks_uri (which fetches at once). On failure writes a message into err, returns a
  * negative sd_err and leaves nothing allocated. */
 int sd_worker_init(sd_worker *w, struct event_base *base, const sd_config *cfg,
                    char *err, size_t errlen);
