@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,6 +243,12 @@ static void test_rotation_by_unknown_kid(void **state) {
     expect_auth(d, access_token(key_b, "b"), 200, NULL);
     /* A token signed by a but claiming kid b is a forgery. */
     expect_auth(d, access_token(key_a, "b"), 401, "signature_invalid");
+
+    /* SIGHUP refetches at once, without waiting for refresh or min_refetch. */
+    sd_test_idp_set(idp, SD_TEST_IDP_SERVE, 0, jwks_ab);
+    assert_int_equal(kill(d->pid, SIGHUP), 0);
+    wait_log(d, UPDATED, "\"kids\":\"a,b\"", 2);
+    expect_auth(d, access_token(key_a, "a"), 200, NULL);
     stop_daemon(d);
 }
 
