@@ -40,6 +40,17 @@ typedef struct sd_instance_config {
     char **hosts;            /* Host header values that select it */
     size_t nhosts;
     char *jwks_file;         /* NULL or path */
+    /* "jwks_uri": the identity server's JWKS URL (https://, or http:// to a
+     * loopback host). Parsed into host, port and path-with-query; it is the
+     * instance's only key source when set. */
+    char *jwks_uri;          /* NULL, or the URL as written */
+    char *jwks_host;         /* without brackets */
+    uint16_t jwks_port;      /* default 443 (https) or 80 (http) */
+    char *jwks_path;         /* "/path?query", at least "/" */
+    int jwks_tls;            /* 1 for https */
+    int64_t jwks_refresh_ms;     /* refetch interval, default 5 min */
+    int64_t jwks_min_refetch_ms; /* unknown-kid refetch at most this often, default 30 s */
+    int64_t jwks_timeout_ms;     /* whole-fetch time-out, default 5 s */
     sd_pem_key *pem_keys;    /* "pem_keys": [{"path":..., "kid":...}] */
     size_t npem_keys;
     char *hmac_secret;       /* NULL unless HMAC is explicitly enabled */

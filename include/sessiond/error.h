@@ -32,7 +32,7 @@ typedef enum sd_err {
     SD_ETOKEN_NO_KEY,           /* no key of the instance fits the alg */
     SD_ETOKEN_TYP,              /* typ is not absent, JWT or at+jwt */
     SD_ETOKEN_CRIT,             /* crit header present */
-    SD_ETOKEN_HEADER,           /* other header field has the wrong type */
+    SD_ETOKEN_HEADER,           /* kid or cty malformed, or cty names a nested JWT */
 
     /* Signature. */
     SD_ETOKEN_SIGNATURE,        /* signature does not verify */
@@ -56,6 +56,7 @@ typedef enum sd_err {
     SD_ENOT_FOUND,              /* no open session for this token */
     SD_EINSTANCE_UNKNOWN,       /* request names no configured instance */
     SD_ESUBJECT_LIMIT,          /* the subject holds its maximum of sessions */
+    SD_EKEYS_UNAVAILABLE,       /* the instance's JWKS has not been fetched yet */
 
     /* Requests. */
     SD_EBAD_REQUEST = -300,     /* malformed request body or parameter */

@@ -54,6 +54,15 @@ int sd_keyset_add_hmac(sd_keyset *ks, const unsigned char *secret, size_t len,
 /* Number of keys in the set. */
 size_t sd_keyset_count(const sd_keyset *ks);
 
+/* The kid of key i (in load order), or NULL when it has none or i is out of
+ * range. Borrowed: valid while ks lives. */
+const char *sd_keyset_kid(const sd_keyset *ks, size_t i);
+
+/* 1 when a and b hold the same keys in the same order (kid, type, pin and
+ * key material all equal), else 0. Tells a refetched JWKS that changed from
+ * one that did not. NULL equals only NULL. */
+int sd_keyset_equal(const sd_keyset *a, const sd_keyset *b);
+
 /* ------------------------------------------------------------------------
  * Verification
  * ------------------------------------------------------------------------ */

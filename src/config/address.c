@@ -190,6 +190,11 @@ static int percent_decode(const char *s, size_t len, char **out) {
  * Public parsers
  * ------------------------------------------------------------------------ */
 
+int cfg_parse_authority(const char *s, size_t len, uint16_t default_port,
+                        char **host, uint16_t *port, char *msg, size_t msglen) {
+    return parse_authority(s, len, default_port, host, port, msg, msglen);
+}
+
 int cfg_parse_hostport(const char *text, char **host, uint16_t *port,
                        char *msg, size_t msglen) {
     return parse_authority(text, strlen(text), 0, host, port, msg, msglen);

@@ -131,9 +131,18 @@ typedef struct cfg_redis_url {
 int cfg_parse_redis_url(const char *text, cfg_redis_url *out, char *msg,
                         size_t msglen);
 
+/* Splits "host[:port]" of len characters as the listen address does
+ * (default_port 0: the port is required). Returns 0, SD_EINVAL (reason in
+ * msg) or SD_ENOMEM; *host is a new string the caller frees. */
+int cfg_parse_authority(const char *s, size_t len, uint16_t default_port,
+                        char **host, uint16_t *port, char *msg, size_t msglen);
+
 /* The listen and redis.url parsers in the schema's terms. */
 extern const cfg_custom cfg_listen_custom;
 extern const cfg_custom cfg_redis_url_custom;
+
+/* instances[].jwks_uri (jwks_uri.c): writes into an sd_instance_config. */
+extern const cfg_custom cfg_jwks_uri_custom;
 
 /* Zeroes len bytes of a secret and frees it. NULL is accepted. */
 void cfg_free_secret(char *s);

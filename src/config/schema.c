@@ -27,6 +27,10 @@
  *     audience           string or null
  *     hosts              array of strings
  *     jwks_file          string or null
+ *     jwks_uri           https:// URL (http:// only to loopback hosts)
+ *     jwks_refresh       duration 1s..365d           default 5m
+ *     jwks_min_refetch   duration 1s..1d             default 30s (unknown-kid refetches)
+ *     jwks_timeout       duration 100ms..60s         default 5s (whole fetch)
  *     pem_keys           [{"path": string, "kid": string or null}], at most 16
  *     hmac_secret        string of >= 32 bytes, or null
  *     license_limit      integer >= 0 (required)
@@ -38,7 +42,8 @@
  *     reserved           array of subjects guaranteed a seat (seeds Redis)
  *     max_sessions_per_subject  integer 0..1000000 (0 = no cap)  default 0
  *     service_claim.name / .value  a claim that marks service tokens
- *   An instance needs at least one of jwks_file, pem_keys, hmac_secret.
+ *   An instance needs at least one of jwks_file, pem_keys, hmac_secret, or
+ *   else jwks_uri alone.
  *
  * Durations are integer milliseconds or strings with a unit: "300ms", "45s",
  * "20m", "1h" (durations are capped at 365 days). */
@@ -52,6 +57,7 @@
 #include <string.h>
 
 #define DURATION_MAX_MS (365LL * 24 * 60 * 60 * 1000)
+#define DAY_MS (24LL * 60 * 60 * 1000)
 #define PATH_MAX_LEN 256
 
 /* ------------------------------------------------------------------------
@@ -80,6 +86,13 @@ static const cfg_field instance_fields[] = {
     {"audience", CFG_STRING, INST(audience), 0, 0, 0, 0, NULL, NULL},
     {"hosts", CFG_STRINGS, INST(hosts), INST(nhosts), 0, 0, 0, NULL, NULL},
     {"jwks_file", CFG_STRING, INST(jwks_file), 0, 0, 0, 0, NULL, NULL},
+    {"jwks_uri", CFG_CUSTOM, 0, 0, 0, 0, 0, &cfg_jwks_uri_custom, NULL},
+    {"jwks_refresh", CFG_DURATION, INST(jwks_refresh_ms), 0, 1000,
+     DURATION_MAX_MS, 0, NULL, NULL},
+    {"jwks_min_refetch", CFG_DURATION, INST(jwks_min_refetch_ms), 0, 1000, DAY_MS,
+     0, NULL, NULL},
+    {"jwks_timeout", CFG_DURATION, INST(jwks_timeout_ms), 0, 100, 60000, 0, NULL,
+     NULL},
     {"pem_keys", CFG_PEM_KEYS, INST(pem_keys), INST(npem_keys), 0,
      SD_MAX_INSTANCE_KEYS, 0, NULL, &pem_table},
     {"hmac_secret", CFG_STRING, INST(hmac_secret), 0, 0, 0, 1, NULL, NULL},
@@ -253,10 +266,34 @@ static int json_duration(json_t *v, int64_t *ms) {
     return -1;
 }
 
+/* Writes ms in the largest unit that divides it ("5m", "1500ms"). */
+static void format_duration(char *out, size_t cap, int64_t ms) {
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } units[] = {{"h", 3600000}, {"m", 60000}, {"s", 1000}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (ms % units[i].ms == 0) {
+            snprintf(out, cap, "%lld%s", (long long)(ms / units[i].ms), units[i].unit);
+            return;
+        }
+    snprintf(out, cap, "%lldms", (long long)ms);
+}
+
 static int set_duration(const cfg_field *f, void *base, json_t *v,
                         const char *path, const cfg_ctx *ctx) {
     int64_t ms = 0;
-    if (json_duration(v, &ms) != 0 || ms < f->min || ms > f->max)
+    int ok = json_duration(v, &ms) == 0 && ms >= f->min && ms <= f->max;
+    if (!ok && (f->min > 1 || f->max != DURATION_MAX_MS)) {
+        char lo[32], hi[32];
+        format_duration(lo, sizeof lo, f->min);
+        format_duration(hi, sizeof hi, f->max);
+        return cfg_fail(ctx, path, SD_EINVAL,
+                        "must be a duration from %s to %s, e.g. \"30s\" or "
+                        "integer milliseconds",
+                        lo, hi);
+    }
+    if (!ok)
         return cfg_fail(ctx, path, SD_EINVAL,
                         "must be a duration %s and at most 365 days, e.g. "
                         "\"20m\", \"45s\", \"300ms\" or integer milliseconds",
@@ -509,6 +546,9 @@ int cfg_instance_defaults(sd_instance_config *inst) {
     inst->binding[1] = SD_BIND_SUBJECT;
     inst->binding[2] = SD_BIND_TOKEN;
     inst->nbinding = 3;
+    inst->jwks_refresh_ms = 5 * 60 * 1000;
+    inst->jwks_min_refetch_ms = 30 * 1000;
+    inst->jwks_timeout_ms = 5 * 1000;
     return 0;
 }
 

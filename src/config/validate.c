@@ -89,10 +89,17 @@ static int validate_instance(const sd_config *cfg, size_t i,
     if (inst->hmac_secret && strlen(inst->hmac_secret) < HMAC_MIN_BYTES)
         return cfg_fail(ctx, FIELD(".hmac_secret"), SD_EINVAL,
                         "must be at least %d bytes", HMAC_MIN_BYTES);
-    if (inst->jwks_file == NULL && inst->npem_keys == 0 &&
+    /* A fetched key set replaces the previous one whole, which is simple to
+     * reason about only when it is the instance's only source. */
+    if (inst->jwks_uri &&
+        (inst->jwks_file != NULL || inst->npem_keys > 0 || inst->hmac_secret != NULL))
+        return cfg_fail(ctx, FIELD(".jwks_uri"), SD_EINVAL,
+                        "cannot be combined with jwks_file, pem_keys or "
+                        "hmac_secret");
+    if (inst->jwks_file == NULL && inst->jwks_uri == NULL && inst->npem_keys == 0 &&
         inst->hmac_secret == NULL)
         return cfg_fail(ctx, FIELD(""), SD_EINVAL,
-                        "needs a key source: jwks_file, pem_keys or "
+                        "needs a key source: jwks_file, jwks_uri, pem_keys or "
                         "hmac_secret");
     if (inst->license_limit < 0)
         return cfg_fail(ctx, FIELD(".license_limit"), SD_EINVAL,

@@ -28,7 +28,7 @@ static const error_entry errors[] = {
     {SD_ETOKEN_NO_KEY, "no_key", "no key of this instance fits the token's algorithm"},
     {SD_ETOKEN_TYP, "typ_invalid", "token type must be absent, JWT or at+jwt"},
     {SD_ETOKEN_CRIT, "crit_unsupported", "token has critical header extensions"},
-    {SD_ETOKEN_HEADER, "header_invalid", "token header field has the wrong type"},
+    {SD_ETOKEN_HEADER, "header_invalid", "token header field is malformed or not supported"},
     {SD_ETOKEN_SIGNATURE, "signature_invalid", "token signature does not verify"},
     {SD_ETOKEN_EXP_MISSING, "exp_missing", "token has no exp claim"},
     {SD_ETOKEN_CLAIM_TYPE, "claim_invalid", "token claim has the wrong type or range"},
@@ -46,6 +46,7 @@ static const error_entry errors[] = {
     {SD_ENOT_FOUND, "not_found", "no open session for this token"},
     {SD_EINSTANCE_UNKNOWN, "instance_unknown", "the request names no configured instance"},
     {SD_ESUBJECT_LIMIT, "subject_limit_reached", "this subject holds its maximum number of sessions"},
+    {SD_EKEYS_UNAVAILABLE, "keys_unavailable", "the instance's signing keys have not been fetched yet"},
     {SD_EBAD_REQUEST, "bad_request", "the request body or a parameter is malformed"},
     {SD_EFORBIDDEN, "insufficient_scope", "the token lacks the admin scope"},
 };

@@ -271,8 +271,8 @@ static void handle_readyz(sd_http_exchange *x) {
     if (x->srv->draining) {
         static const char body[] = "{\"status\":\"draining\"}";
         sd_http_send_json(x, 503, "draining", body, sizeof body - 1);
-    } else if (!sd_worker_ready(x->srv->worker)) {
-        sd_http_send_error(x, SD_ESTORE_UNAVAILABLE);
+    } else if (sd_worker_readiness(x->srv->worker) != 0) {
+        sd_http_send_error(x, sd_worker_readiness(x->srv->worker));
     } else {
         static const char body[] = "{\"status\":\"ready\"}";
         sd_http_send_json(x, 200, "ok", body, sizeof body - 1);

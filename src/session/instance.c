@@ -11,6 +11,9 @@ static int load_keys(sd_keyset *ks, const sd_instance_config *cfg, char *err,
                      size_t errlen) {
     int rc = 0;
     int allow_hmac = cfg->hmac_secret != NULL;
+    /* Keys from a jwks_uri arrive later, from the worker's fetcher; the
+     * configuration made it the only source. */
+    if (cfg->jwks_uri) return 0;
     if (cfg->jwks_file &&
         (rc = sd_keyset_add_jwks_file(ks, cfg->jwks_file, allow_hmac))) {
         snprintf(err, errlen, "instance %s: jwks_file %s: %s", cfg->name,

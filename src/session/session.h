@@ -56,7 +56,8 @@ typedef struct sd_instance {
     const char *replica;            /* borrowed: the config's replica_id */
 } sd_instance;
 
-/* Loads the instance's keys (JWKS file, PEM files, HMAC secret) and builds
+/* Loads the instance's keys (JWKS file, PEM files, HMAC secret; an instance
+ * with a jwks_uri starts with an empty set that the worker fills) and builds
  * its key names. On failure writes a message naming the file into err and
  * returns SD_EIO, SD_EINVAL or SD_ENOMEM; nothing is left allocated. */
 int sd_instance_init(sd_instance *inst, const sd_instance_config *cfg,

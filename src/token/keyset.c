@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/bn.h>
 #include <openssl/x509.h>
 
 #include <stdint.h>
@@ -45,8 +46,25 @@ static int es_alg_of_curve(const char *group, sd_alg *alg) {
     return SD_EINVAL;
 }
 
-/* OpenSSL's own consistency check of a public key (for EC: the point is on
- * the curve, not at infinity, and in the right subgroup). */
+/* An RSA public key's values, checked deterministically: n odd and at most
+ * SD_RSA_MAX_BITS, e odd, 3 <= e < n. (OpenSSL's EVP_PKEY_public_check runs
+ * a Miller-Rabin test with random bases on n, so a malformed modulus could
+ * load on one try and not on the next: the same JWKS must always give the
+ * same keys. A prime or otherwise weak n only harms its own owner.) */
+static int rsa_public_ok(EVP_PKEY *pkey) {
+    BIGNUM *n = NULL, *e = NULL;
+    int ok = EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &n) == 1 &&
+             EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) == 1 &&
+             BN_is_odd(n) && BN_num_bits(n) <= SD_RSA_MAX_BITS && BN_is_odd(e) &&
+             BN_cmp(e, BN_value_one()) > 0 && BN_cmp(e, n) < 0;
+    BN_free(n);
+    BN_free(e);
+    ERR_clear_error();
+    return ok ? 0 : SD_EINVAL;
+}
+
+/* OpenSSL's own consistency check of an EC public key: the point is on
+ * the curve, not at infinity, and in the right subgroup (deterministic). */
 static int public_key_ok(EVP_PKEY *pkey) {
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
     if (!ctx) return SD_ENOMEM;
@@ -74,7 +92,7 @@ int sd_key_from_pkey(EVP_PKEY *pkey, const char *kid, sd_key *k) {
     } else {
         return SD_EINVAL;
     }
-    int rc = public_key_ok(pkey);
+    int rc = k->kty == SD_KTY_RSA ? rsa_public_ok(pkey) : public_key_ok(pkey);
     if (rc != 0) {
         ERR_clear_error();
         return rc;
@@ -101,6 +119,28 @@ void sd_keyset_free(sd_keyset *ks) {
 
 size_t sd_keyset_count(const sd_keyset *ks) {
     return ks ? ks->count : 0;
+}
+
+const char *sd_keyset_kid(const sd_keyset *ks, size_t i) {
+    return ks && i < ks->count ? ks->keys[i].kid : NULL;
+}
+
+static int key_equal(const sd_key *a, const sd_key *b) {
+    if (a->kty != b->kty || a->algs != b->algs) return 0;
+    if ((a->kid == NULL) != (b->kid == NULL)) return 0;
+    if (a->kid && strcmp(a->kid, b->kid) != 0) return 0;
+    if (a->kty == SD_KTY_OCT)
+        return a->secret_len == b->secret_len &&
+               CRYPTO_memcmp(a->secret, b->secret, a->secret_len) == 0;
+    return EVP_PKEY_eq(a->pkey, b->pkey) == 1;
+}
+
+int sd_keyset_equal(const sd_keyset *a, const sd_keyset *b) {
+    if (!a || !b) return a == b;
+    if (a->count != b->count) return 0;
+    for (size_t i = 0; i < a->count; i++)
+        if (!key_equal(&a->keys[i], &b->keys[i])) return 0;
+    return 1;
 }
 
 int sd_keyset_append(sd_keyset *ks, sd_key *keys, size_t n) {

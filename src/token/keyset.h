@@ -26,8 +26,10 @@ struct sd_keyset {
     int has_hmac;           /* 1 when any key is oct: HS algs are accepted */
 };
 
-/* Smallest RSA modulus accepted at load (RFC 7518 §3.3). */
+/* Smallest RSA modulus accepted at load (RFC 7518 §3.3), and the largest
+ * (a huge modulus would make every signature check slow). */
 #define SD_RSA_MIN_BITS 2048
+#define SD_RSA_MAX_BITS 16384
 
 /* Largest JWKS file read by sd_keyset_add_jwks_file. */
 #define SD_JWKS_MAX_BYTES (4u << 20)

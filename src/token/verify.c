@@ -132,8 +132,22 @@ static int typ_ok(const json_t *typ) {
     if (!typ) return 1;
     if (!json_is_string(typ)) return 0;
     const char *t = json_string_value(typ);
-    if (strncasecmp(t, "application/", 12) == 0) t += 12;
-    return strcasecmp(t, "JWT") == 0 || strcasecmp(t, "at+jwt") == 0;
+    size_t len = json_string_length(typ);
+    if (len >= 12 && strncasecmp(t, "application/", 12) == 0) t += 12, len -= 12;
+    return (len == 3 && strncasecmp(t, "JWT", 3) == 0) ||
+           (len == 6 && strncasecmp(t, "at+jwt", 6) == 0);
+}
+
+/* 1 when the header says the payload is itself a JWT (RFC 7519 §5.2). Such
+ * a token's claims are inside the inner token, which is never opened here;
+ * reading the outer payload as claims instead would let the two layers
+ * disagree about what was signed. */
+static int nested(const json_t *cty) {
+    if (!json_is_string(cty)) return 0;
+    const char *t = json_string_value(cty);
+    size_t len = json_string_length(cty);
+    if (len >= 12 && strncasecmp(t, "application/", 12) == 0) t += 12, len -= 12;
+    return len == 3 && strncasecmp(t, "JWT", 3) == 0;
 }
 
 static int check_header(const json_t *h, const sd_keyset *keys, jws_header *out) {
@@ -149,8 +163,15 @@ static int check_header(const json_t *h, const sd_keyset *keys, jws_header *out)
     /* No extension is understood, so any crit must be refused (RFC 7515
      * §4.1.11). jku, x5u and jwk are simply never read. */
     if (json_object_get(h, "crit")) return SD_ETOKEN_CRIT;
+    const json_t *cty = json_object_get(h, "cty");
+    if (cty && (!json_is_string(cty) || nested(cty))) return SD_ETOKEN_HEADER;
+    /* jansson refuses \u0000 unless JSON_ALLOW_NUL is given, so strings
+     * here and below hold no NUL and compare safely as C strings; the
+     * length checks keep that true should the flags ever change. */
     const json_t *kid = json_object_get(h, "kid");
-    if (kid && !json_is_string(kid)) return SD_ETOKEN_HEADER;
+    if (kid && (!json_is_string(kid) ||
+                strlen(json_string_value(kid)) != json_string_length(kid)))
+        return SD_ETOKEN_HEADER;
     out->kid = kid ? json_string_value(kid) : NULL;
     return 0;
 }
@@ -355,6 +376,13 @@ static int string_claim(const json_t *claims, const char *name, const char **out
     return 0;
 }
 
+/* 1 when the JSON string v is exactly s, NUL-safe. */
+static int string_is(const json_t *v, const char *s) {
+    size_t n = strlen(s);
+    return json_is_string(v) && json_string_length(v) == n &&
+           memcmp(json_string_value(v), s, n) == 0;
+}
+
 static int check_audience(const json_t *claims, const char *audience) {
     const json_t *aud = json_object_get(claims, "aud");
     if (!audience) {
@@ -363,15 +391,14 @@ static int check_audience(const json_t *claims, const char *audience) {
         return 0;
     }
     if (!aud) return SD_ETOKEN_AUDIENCE;
-    if (json_is_string(aud))
-        return strcmp(json_string_value(aud), audience) == 0 ? 0 : SD_ETOKEN_AUDIENCE;
+    if (json_is_string(aud)) return string_is(aud, audience) ? 0 : SD_ETOKEN_AUDIENCE;
     if (!json_is_array(aud)) return SD_ETOKEN_CLAIM_TYPE;
     int found = 0;
     size_t i;
     const json_t *a;
     json_array_foreach(aud, i, a) {
         if (!json_is_string(a)) return SD_ETOKEN_CLAIM_TYPE;
-        if (strcmp(json_string_value(a), audience) == 0) found = 1;
+        if (string_is(a, audience)) found = 1;
     }
     return found ? 0 : SD_ETOKEN_AUDIENCE;
 }
@@ -401,7 +428,8 @@ static int scope_claim(const json_t *claims, claim_text *t) {
     size_t i, total = 0;
     const json_t *a;
     json_array_foreach(v, i, a) {
-        if (!json_is_string(a)) return SD_ETOKEN_CLAIM_TYPE;
+        if (!json_is_string(a) || strlen(json_string_value(a)) != json_string_length(a))
+            return SD_ETOKEN_CLAIM_TYPE;
         total += json_string_length(a) + (i ? 1 : 0);
     }
     t->scope_array = v;
@@ -450,12 +478,12 @@ static int service_rule_matches(const json_t *claims, const sd_verify_policy *po
     if (!policy->service_claim_name || !policy->service_claim_value) return 0;
     const json_t *v = json_object_get(claims, policy->service_claim_name);
     const char *want = policy->service_claim_value;
-    if (json_is_string(v)) return strcmp(json_string_value(v), want) == 0;
+    if (json_is_string(v)) return string_is(v, want);
     if (!json_is_array(v)) return 0;
     size_t i;
     const json_t *a;
     json_array_foreach(v, i, a) {
-        if (json_is_string(a) && strcmp(json_string_value(a), want) == 0) return 1;
+        if (string_is(a, want)) return 1;
     }
     return 0;
 }

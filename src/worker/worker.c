@@ -6,8 +6,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include <arpa/inet.h>
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <openssl/sha.h>
+#include <openssl/ssl.h>
 
 #include "core/log.h"
 #include "sessiond/error.h"
@@ -136,6 +139,93 @@ static void on_sweep_timer(evutil_socket_t fd, short what, void *arg) {
 }
 
 /* ------------------------------------------------------------------------
+ * Keys fetched from a jwks_uri
+ * ------------------------------------------------------------------------ */
+
+/* A good fetch: a set that differs from the one in use replaces it whole,
+ * and the token cache is emptied (as on SIGHUP) so that a token verified by
+ * a key that has left the set is verified again, and fails. */
+static void on_jwks_keys(sd_keyset *keys, void *data) {
+    sd_worker_jwks *j = data;
+    if (sd_keyset_equal(j->inst->keys, keys)) {
+        sd_keyset_free(keys);
+        return;
+    }
+    char kids[512] = "", count[24];
+    size_t used = 0, n = sd_keyset_count(keys);
+    for (size_t i = 0; i < n && used < sizeof kids; i++) {
+        const char *kid = sd_keyset_kid(keys, i);
+        int w = snprintf(kids + used, sizeof kids - used, "%s%s", i ? "," : "",
+                         kid ? kid : "(none)");
+        if (w > 0) used += (size_t)w;
+    }
+    snprintf(count, sizeof count, "%zu", n);
+    sd_instance_swap_keys(j->inst, keys);
+    sd_token_cache_clear(j->worker->cache);
+    sd_log(SD_LOG_INFO, "jwks keys updated", "instance", j->inst->cfg->name, "keys", count,
+           "kids", kids, NULL);
+}
+
+static int is_ip_literal(const char *host) {
+    unsigned char buf[16];
+    return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/* Creates the fetchers, and the DNS resolver and TLS context they share
+ * only when some jwks_uri needs them. */
+static int start_jwks(sd_worker *w, char *err, size_t errlen) {
+    if (!(w->jwks = calloc(w->ninstances, sizeof *w->jwks))) return SD_ENOMEM;
+    for (size_t i = 0; i < w->ninstances; i++) {
+        const sd_instance_config *ic = w->instances[i].cfg;
+        w->jwks[i] = (sd_worker_jwks){.worker = w, .inst = &w->instances[i]};
+        if (!ic->jwks_uri) continue;
+        if (!w->dns && !is_ip_literal(ic->jwks_host)) {
+            w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+                                                 EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+            if (!w->dns)
+                sd_log(SD_LOG_WARN, "no DNS resolver; jwks host names resolve blocking",
+                       NULL);
+        }
+        if (ic->jwks_tls && !w->tls && !(w->tls = sd_jwks_tls_context())) {
+            snprintf(err, errlen, "instance %s: jwks_uri: cannot set up TLS", ic->name);
+            return SD_EINVAL;
+        }
+        sd_jwks_options opt = {
+            .instance = ic->name,
+            .uri = ic->jwks_uri,
+            .host = ic->jwks_host,
+            .port = ic->jwks_port,
+            .path = ic->jwks_path,
+            .tls = ic->jwks_tls,
+            .refresh_ms = ic->jwks_refresh_ms,
+            .min_refetch_ms = ic->jwks_min_refetch_ms,
+            .timeout_ms = ic->jwks_timeout_ms,
+            .max_bytes = SD_JWKS_FETCH_MAX_BYTES,
+            .on_keys = on_jwks_keys,
+            .data = &w->jwks[i],
+        };
+        if (!(w->jwks[i].client = sd_jwks_client_new(w->base, w->dns, w->tls, &opt)))
+            return SD_ENOMEM;
+    }
+    return 0;
+}
+
+static void stop_jwks(sd_worker *w) {
+    for (size_t i = 0; w->jwks && i < w->ninstances; i++)
+        sd_jwks_client_free(w->jwks[i].client);
+    free(w->jwks);
+    w->jwks = NULL;
+    if (w->dns) evdns_base_free(w->dns, 0);
+    w->dns = NULL;
+    SSL_CTX_free(w->tls);
+    w->tls = NULL;
+}
+
+static sd_jwks_client *jwks_of(const sd_worker *w, const sd_instance *inst) {
+    return w->jwks ? w->jwks[inst - w->instances].client : NULL;
+}
+
+/* ------------------------------------------------------------------------
  * Life cycle
  * ------------------------------------------------------------------------ */
 
@@ -172,6 +262,7 @@ int sd_worker_init(sd_worker *w, struct event_base *base, const sd_config *cfg,
     evtimer_assign(&w->sweep_timer, base, on_sweep_timer, w);
     struct timeval first = {0, 0};
     evtimer_add(&w->sweep_timer, &first);
+    if ((rc = start_jwks(w, err, errlen)) != 0) goto fail;
     return 0;
 fail:
     if (rc == SD_ENOMEM) snprintf(err, errlen, "out of memory");
@@ -181,6 +272,7 @@ fail:
 
 void sd_worker_cleanup(sd_worker *w) {
     if (w->base) evtimer_del(&w->sweep_timer);
+    stop_jwks(w);
     sd_store_free(w->store);
     w->store = NULL;
     sd_token_cache_free(w->cache);
@@ -194,23 +286,37 @@ void sd_worker_cleanup(sd_worker *w) {
     w->ninstances = 0;
 }
 
-int sd_worker_ready(const sd_worker *w) { return sd_store_ready(w->store); }
+int sd_worker_readiness(const sd_worker *w) {
+    if (!sd_store_ready(w->store)) return SD_ESTORE_UNAVAILABLE;
+    for (size_t i = 0; w->jwks && i < w->ninstances; i++)
+        if (w->jwks[i].client && !sd_jwks_client_has_keys(w->jwks[i].client))
+            return SD_EKEYS_UNAVAILABLE;
+    return 0;
+}
+
+int sd_worker_ready(const sd_worker *w) { return sd_worker_readiness(w) == 0; }
 
 int sd_worker_reload_keys(sd_worker *w, char *err, size_t errlen) {
     sd_keyset **fresh = calloc(w->ninstances, sizeof *fresh);
     if (!fresh) return SD_ENOMEM;
     int rc = 0;
     for (size_t i = 0; i < w->ninstances && rc == 0; i++)
-        rc = sd_instance_load_keys(&w->instances[i], &fresh[i], err, errlen);
+        if (!jwks_of(w, &w->instances[i]))
+            rc = sd_instance_load_keys(&w->instances[i], &fresh[i], err, errlen);
     for (size_t i = 0; i < w->ninstances; i++) {
-        if (rc == 0)
+        if (rc == 0 && fresh[i])
             sd_instance_swap_keys(&w->instances[i], fresh[i]);
         else
             sd_keyset_free(fresh[i]);
     }
     free(fresh);
-    if (rc == 0) sd_token_cache_clear(w->cache);
-    return rc;
+    if (rc != 0) return rc;
+    sd_token_cache_clear(w->cache);
+    for (size_t i = 0; i < w->ninstances; i++) {
+        sd_jwks_client *c = jwks_of(w, &w->instances[i]);
+        if (c) sd_jwks_client_refresh_now(c);
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -271,9 +377,15 @@ int sd_worker_verify(sd_worker *w, const sd_instance *inst, const char *token,
     *out = NULL;
     /* The size cap comes before hashing, too: nothing large is touched. */
     if (len > inst->policy.max_token_bytes) return SD_ETOKEN_TOO_LARGE;
+    sd_jwks_client *jwks = jwks_of(w, inst);
+    /* Not yet fetched: the token may be fine; say so rather than blame it. */
+    if (jwks && !sd_jwks_client_has_keys(jwks)) return SD_EKEYS_UNAVAILABLE;
     unsigned char sha[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)token, len, sha);
     int rc = verify_at(w, inst, token, len, sha, now_s, out);
+    /* The kid is read before any signature check, so anyone can name an
+     * unknown one: the fetcher rate-limits these refetches. */
+    if (rc == SD_ETOKEN_KID_UNKNOWN && jwks) sd_jwks_client_kid_miss(jwks);
     if (rc == 0 || w->ninstances < 2 || !may_be_other_instance(rc)) return rc;
 
     /* A token valid at another instance gets 403 wrong_instance (SPEC §5).

@@ -701,7 +701,7 @@ static void test_instance_rules(void **state) {
                           NULL),
                      SD_EINVAL);
     assert_string_equal(f->err, "instances[0]: needs a key source: jwks_file, "
-                                "pem_keys or hmac_secret");
+                                "jwks_uri, pem_keys or hmac_secret");
 
     assert_int_equal(load(f,
                           "{'instances':[{'issuer':'i','jwks_file':'/j',"

@@ -714,7 +714,7 @@ static char *nested_claims(int n) {
         *w++ = '[';
     for (int i = 0; i < n; i++)
         *w++ = ']';
-    sprintf(w, ",%s", GOOD_CLAIMS("") + 1);
+    sprintf(w, ",%s", &GOOD_CLAIMS("")[1]);
     return s;
 }
 
