@@ -45,6 +45,8 @@ typedef struct admin_request {
     sd_http_exchange x;
     const sd_instance *inst;
     admin_op op;
+    char id[72];        /* the session of .../sessions/{id} */
+    char *jti;          /* an admin token's jti, checked against revocations */
 } admin_request;
 
 /* ------------------------------------------------------------------------
@@ -75,8 +77,11 @@ static int has_scope(const char *scopes, const char *want) {
 }
 
 /* Returns 0 when the caller may administer inst (NULL: the path named no
- * configured instance), else the error to answer with. */
-static int authorize(sd_http_exchange *x, const sd_instance *inst) {
+ * configured instance), else the error to answer with. An admin token's
+ * jti goes to *jti (caller frees; NULL for the secret or a token without
+ * one): it must still be checked against the revocation list. */
+static int authorize(sd_http_exchange *x, const sd_instance *inst, char **jti) {
+    *jti = NULL;
     size_t len = 0;
     const char *token = sd_http_bearer_token(x->req, &len);
     if (!token) return SD_ETOKEN_MISSING;
@@ -89,6 +94,7 @@ static int authorize(sd_http_exchange *x, const sd_instance *inst) {
     if (rc) return rc;
     sd_http_note_token(x, claims->token_sha256);
     rc = has_scope(claims->scope, x->srv->cfg->admin_scope) ? 0 : SD_EFORBIDDEN;
+    if (rc == 0 && claims->jti && !(*jti = strdup(claims->jti))) rc = SD_ENOMEM;
     sd_claims_unref(claims);
     return rc;
 }
@@ -99,6 +105,7 @@ static int authorize(sd_http_exchange *x, const sd_instance *inst) {
 
 static void done(admin_request *ar) {
     sd_http_request_finished(ar->x.srv);
+    free(ar->jti);
     free(ar);
 }
 
@@ -346,6 +353,49 @@ static int choose_op(sd_http_exchange *x, const char *what, const char *id,
     return 0;
 }
 
+/* Starts the operation itself. Returns 0 (a reply handler will answer) or
+ * the error to answer with. */
+static int start_op(admin_request *ar) {
+    sd_store *store = ar->x.srv->worker->store;
+    switch (ar->op) {
+    case OP_LICENSE_GET: return sd_admin_usage(store, ar->inst, on_usage_reply, ar);
+    case OP_LICENSE_PUT: return start_license_put(ar);
+    case OP_SESSIONS_LIST: return start_list(ar);
+    case OP_SESSION_SHOW:
+        return sd_admin_show(store, ar->inst, ar->id, on_show_reply, ar);
+    case OP_SESSION_CLOSE:
+        return sd_session_close_id(store, ar->inst, ar->id, "admin", on_close_reply, ar);
+    case OP_REVOKE: return start_revoke(ar);
+    }
+    return SD_EINVAL;
+}
+
+/* A revoked admin token loses its rights like any other token (SPEC §3):
+ * the revocation list lives in Redis, so it costs one EXISTS first. */
+static void on_revocation_checked(int err, const redisReply *reply, void *data) {
+    admin_request *ar = data;
+    if (!err && (!reply || reply->type != REDIS_REPLY_INTEGER)) err = SD_ESTORE_REPLY;
+    if (!err && reply->integer == 1) err = SD_ETOKEN_REVOKED;
+    if (!err) err = start_op(ar);
+    if (!err) return; /* the operation's handler answers and calls done() */
+    sd_http_send_error(&ar->x, err);
+    done(ar);
+}
+
+static int check_revocation(admin_request *ar) {
+    char buf[256], *owned;
+    size_t len;
+    const char *key = sd_session_revoked_key(ar->inst, ar->jti, buf, sizeof buf, &len,
+                                             &owned);
+    if (!key) return SD_ENOMEM;
+    const char *argv[2] = {"EXISTS", key};
+    size_t lens[2] = {6, len};
+    int rc = sd_store_command(ar->x.srv->worker->store, 2, argv, lens,
+                              on_revocation_checked, ar);
+    free(owned);
+    return rc;
+}
+
 void sd_http_handle_admin(sd_http_exchange *x, const char *rest) {
     char name[72], what[24], id[72];
     admin_op op;
@@ -357,40 +407,27 @@ void sd_http_handle_admin(sd_http_exchange *x, const char *rest) {
     }
     const sd_instance *inst = instance_named(x->srv->worker, name);
     x->inst = inst;
-    int rc = authorize(x, inst);
+    char *jti;
+    int rc = authorize(x, inst, &jti);
+    if (rc == 0 && !inst) rc = SD_EINSTANCE_UNKNOWN;
+    if (rc == 0 && choose_op(x, what, id, &op) != 0) {
+        free(jti);
+        return;
+    }
+    if (rc == 0 && *id && !plausible_id(id)) rc = SD_ENOT_FOUND;
+    admin_request *ar = rc ? NULL : malloc(sizeof *ar);
+    if (!rc && !ar) rc = SD_ENOMEM;
     if (rc) {
+        free(jti);
         sd_http_send_error(x, rc);
         return;
     }
-    if (!inst) {
-        sd_http_send_error(x, SD_EINSTANCE_UNKNOWN);
-        return;
-    }
-    if (choose_op(x, what, id, &op) != 0) return;
-    if (*id && !plausible_id(id)) {
-        sd_http_send_error(x, SD_ENOT_FOUND);
-        return;
-    }
-
-    admin_request *ar = malloc(sizeof *ar);
-    if (!ar) {
-        sd_http_send_error(x, SD_ENOMEM);
-        return;
-    }
-    *ar = (admin_request){.x = *x, .inst = inst, .op = op};
-    sd_store *store = x->srv->worker->store;
-    switch (op) {
-    case OP_LICENSE_GET: rc = sd_admin_usage(store, inst, on_usage_reply, ar); break;
-    case OP_LICENSE_PUT: rc = start_license_put(ar); break;
-    case OP_SESSIONS_LIST: rc = start_list(ar); break;
-    case OP_SESSION_SHOW: rc = sd_admin_show(store, inst, id, on_show_reply, ar); break;
-    case OP_SESSION_CLOSE:
-        rc = sd_session_close_id(store, inst, id, "admin", on_close_reply, ar);
-        break;
-    case OP_REVOKE: rc = start_revoke(ar); break;
-    }
+    *ar = (admin_request){.x = *x, .inst = inst, .op = op, .jti = jti};
+    snprintf(ar->id, sizeof ar->id, "%s", id);
+    rc = jti ? check_revocation(ar) : start_op(ar);
     if (rc) {
         sd_http_send_error(&ar->x, rc);
+        free(ar->jti);
         free(ar);
         return;
     }

@@ -30,10 +30,4 @@ static inline void add_key(script_args *a, const sd_instance *inst,
     add(a, inst->key[k], inst->key_len[k]);
 }
 
-/* The revocation key of a jti: prefix "revoked:" jti. Short keys live in
- * buf; longer ones (a jti can be as long as a token) are allocated, and
- * *owned is set for the caller to free. NULL when out of memory. */
-char *sd_session_revoked_key(const sd_instance *inst, const char *jti, char *buf,
-                             size_t cap, size_t *len, char **owned);
-
 #endif

@@ -149,6 +149,12 @@ int sd_session_close_id(sd_store *store, const sd_instance *inst, const char *id
 int sd_session_abandon(sd_store *store, const sd_instance *inst, const char *id,
                        sd_store_cb *cb, void *data);
 
+/* The revocation key of a jti: prefix "revoked:" jti. Short keys live in
+ * buf; longer ones (a jti can be as long as a token) are allocated, and
+ * *owned is set for the caller to free. NULL when out of memory. */
+char *sd_session_revoked_key(const sd_instance *inst, const char *jti, char *buf,
+                             size_t cap, size_t *len, char **owned);
+
 /* Writes the instance's pool settings (limit, reserved subjects) from its
  * configuration unless Redis already has them. Same contract. */
 int sd_session_seed(sd_store *store, const sd_instance *inst, sd_store_cb *cb,

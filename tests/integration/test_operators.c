@@ -151,6 +151,23 @@ static void test_admin_needs_secret_or_admin_scope(void **state) {
     assert_int_equal(res.status, 401);
     free(stranger);
 
+    /* A revoked admin token loses its rights at once, on every worker. */
+    char *adm = sd_test_token(stack.key, "k1", "https://id.test/ops", "root3", "web",
+                              NULL, "jti-admin-1", 600, ",\"scope\":\"sessiond:admin\"");
+    admin("GET", path, adm, NULL, &res);
+    assert_int_equal(res.status, 200);
+    char body[96];
+    snprintf(body, sizeof body, "{\"jti\": \"jti-admin-1\", \"exp\": %ld}",
+             (long)time(NULL) + 600);
+    admin("POST", "/v1/admin/instances/ops/revocations", SECRET, body, &res);
+    assert_int_equal(res.status, 204);
+    admin("GET", path, adm, NULL, &res);
+    expect_error(&res, 401, "invalid_token", "token_revoked");
+    admin("PUT", path, adm, "{\"limit\": 9}", &res);
+    expect_error(&res, 401, "invalid_token", "token_revoked");
+    assert_int_equal(sd_test_redis_int(&stack.redis, "HGET sd:{ops}:pool limit"), 3);
+    free(adm);
+
     admin("GET", "/v1/admin/nothing", SECRET, NULL, &res);
     expect_error(&res, 404, "not_found", NULL);
     admin("POST", path, SECRET, "{}", &res);
@@ -218,8 +235,9 @@ static void test_admin_license_get_and_put(void **state) {
         expect_error(&res, 400, "bad_request", "bad_request");
     }
     assert_int_equal(sd_test_redis_int(&stack.redis, "HGET sd:{ops}:pool limit"), 4);
-    /* Every change is an event. */
-    assert_int_equal(sd_test_redis_int(&stack.redis, "XLEN sd:{ops}:events"), 4);
+    /* Every change is an event: ann's opening, the three changes, and the
+     * revocation of the first test. */
+    assert_int_equal(sd_test_redis_int(&stack.redis, "XLEN sd:{ops}:events"), 5);
 
     admin("PUT", path, SECRET, "{\"limit\": 3}", &res);
     assert_int_equal(res.status, 200);
