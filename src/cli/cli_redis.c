@@ -32,6 +32,8 @@ struct cli_conn {
  * Common options
  * ------------------------------------------------------------------------ */
 
+static int check_topology(const cli_redis_opts *o);
+
 /* The first topology flag replaces whatever the environment chose. */
 static void topology_from_flags(cli_redis_opts *o) {
     if (o->topology_flag) return;
@@ -444,5 +446,5 @@ int cli_parse_options(int argc, char **argv, const struct option *opts,
         if (taken) continue;
         if (!own || own(c, optarg, ctx) != 0) return CLI_EXIT_USAGE;
     }
-    return -1;
+    return check_topology(o) == 0 ? -1 : CLI_EXIT_USAGE;
 }
