@@ -104,7 +104,7 @@ int sd_cluster_parse_slots(const redisReply *reply, const char *asked_host,
                            sd_cluster_range_fn *fn, void *ctx) {
     if (!reply || reply->type != REDIS_REPLY_ARRAY) return -1;
     int covered = 0;
-    for (int pass = 0; pass < 2; pass++)
+    for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < reply->elements; i++) {
             int first, last;
             const char *host;
@@ -116,7 +116,9 @@ int sd_cluster_parse_slots(const redisReply *reply, const char *asked_host,
             else if (fn)
                 fn(ctx, first, last, host, port);
         }
-    return covered > SD_CLUSTER_SLOTS ? -1 : covered;
+        if (covered > SD_CLUSTER_SLOTS) return -1;
+    }
+    return covered;
 }
 
 /* ------------------------------------------------------------------------
