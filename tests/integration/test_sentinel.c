@@ -62,7 +62,9 @@ static const char config_template[] =
  * Fixture
  * ------------------------------------------------------------------------ */
 
-static int setup(void **state) {
+static int teardown(void **state);
+
+static int setup_topology(void) {
     key = EVP_RSA_gen(2048);
     int fd = mkstemp(pub_path);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
@@ -90,6 +92,14 @@ static int setup(void **state) {
     free(a);
     int rc = config ? sd_test_daemon_start(&daemon_proc, config, 0, 1) : -1;
     free(config);
+    return rc;
+}
+
+/* cmocka skips the group teardown when the setup fails: stop what it
+ * started ourselves. */
+static int setup(void **state) {
+    int rc = setup_topology();
+    if (rc) teardown(state);
     return rc;
 }
 

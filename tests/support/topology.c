@@ -172,9 +172,14 @@ static int cluster_ok(const sd_test_redis *r) {
 }
 
 int sd_test_cluster_start(sd_test_redis *r, int n) {
-    const char *extra[] = {"--cluster-enabled", "yes", "--cluster-config-file",
-                           "nodes.conf", "--cluster-node-timeout", "5000", NULL};
     for (int i = 0; i < n; i++) {
+        /* The bus port defaults to port + 10000, which may be taken or past
+         * 65535: choose a free one too. */
+        char bus[16];
+        snprintf(bus, sizeof bus, "%d", sd_test_free_port());
+        const char *extra[] = {"--cluster-enabled", "yes", "--cluster-config-file",
+                               "nodes.conf", "--cluster-node-timeout", "5000",
+                               "--cluster-port", bus, NULL};
         memset(&r[i], 0, sizeof r[i]);
         /* nodes.conf is written in the working directory: its own. */
         if (sd_test_server_start(&r[i], extra) != 0) return -1;
