@@ -399,8 +399,8 @@ static int follow_cluster_error(store_call *call, store_link *link,
         call_free(call);
         return 1;
     }
-    store->stats.redirects++;
     if (tryagain) {
+        store->stats.tryagain++;
         /* A multi-key call in a slot being migrated: once the keys have
          * moved, the map (or an -ASK) sends it to the right node. */
         call->asking = 0;
@@ -410,6 +410,10 @@ static int follow_cluster_error(store_call *call, store_link *link,
             evtimer_add(&store->retry_timer, &tv);
         return 1;
     }
+    if (rd.ask)
+        store->stats.asked++;
+    else
+        store->stats.moved++;
     store_link *target = store_cluster_redirect(store->cluster, &rd, link);
     call->asking = rd.ask;
     if (!target) {

@@ -75,8 +75,10 @@ typedef struct sd_store_stats {
     uint64_t timeouts;       /* answered SD_ESTORE_TIMEOUT */
     uint64_t failures;       /* answered SD_ESTORE_UNAVAILABLE (disconnects) */
     uint64_t connects;       /* times the store became ready */
-    uint64_t redirects;      /* Cluster: MOVED, ASK and TRYAGAIN followed */
-    uint64_t switches;       /* Sentinel: master changes followed */
+    uint64_t moved;          /* Cluster: -MOVED replies followed */
+    uint64_t asked;          /* Cluster: -ASK replies followed */
+    uint64_t tryagain;       /* Cluster: -TRYAGAIN replies retried */
+    uint64_t switches;       /* Sentinel: +switch-master announcements followed */
     sd_histogram latency;    /* seconds from send to reply, answered calls */
 } sd_store_stats;
 

@@ -275,6 +275,17 @@ static void test_resharding_under_traffic(void **state) {
     load.stop = 1;
     pthread_join(t, NULL);
 
+    sd_test_response res;
+    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/metrics", NULL, NULL, &res), 0);
+    double moved_n = sd_test_metric(res.body, "sessiond_redis_redirects_total{kind=\"moved\"}");
+    double ask_n = sd_test_metric(res.body, "sessiond_redis_redirects_total{kind=\"ask\"}");
+    double again_n =
+        sd_test_metric(res.body, "sessiond_redis_redirects_total{kind=\"tryagain\"}");
+    fprintf(stderr, "cluster resharding: redirects followed: %.0f MOVED, %.0f ASK, %.0f "
+                    "TRYAGAIN\n",
+            moved_n, ask_n, again_n);
+    /* The move was seen and followed: at least one MOVED after SETSLOT NODE. */
+    assert_true(moved_n >= 1);
     fprintf(stderr,
             "cluster resharding: slot %d of instance \"move\" moved from node %d to node %d "
             "(%d keys, %lld ms) under %d requests: %d ok, %d errors\n",
