@@ -21,12 +21,12 @@
 
 struct store_cluster {
     sd_store *store;
-    int16_t owner[SD_CLUSTER_SLOTS];  /* index into store->links, -1 none */
-    size_t *masters;                  /* link indexes, by first slot */
+    int16_t owner[SD_CLUSTER_SLOTS]; /* index into store->links, -1 none */
+    size_t *masters;                 /* link indexes, by first slot */
     size_t nmasters;
-    int covered;                      /* slots the map assigns */
-    int refreshing;                   /* CLUSTER SLOTS in flight */
-    int refresh_again;                /* asked for while one was in flight */
+    int covered;       /* slots the map assigns */
+    int refreshing;    /* CLUSTER SLOTS in flight */
+    int refresh_again; /* asked for while one was in flight */
     struct event refresh_timer;
 };
 
@@ -77,8 +77,8 @@ int sd_cluster_parse_redirect(const char *msg, size_t len, sd_cluster_redirect *
 
 /* One entry of CLUSTER SLOTS: {first, last, {host, port, id, ...}, replicas...}.
  * Returns 0 and the master's address, or -1. */
-static int parse_entry(const redisReply *e, const char *asked_host, int *first,
-                       int *last, const char **host, uint16_t *port) {
+static int parse_entry(const redisReply *e, const char *asked_host, int *first, int *last,
+                       const char **host, uint16_t *port) {
     if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
         e->element[0]->type != REDIS_REPLY_INTEGER ||
         e->element[1]->type != REDIS_REPLY_INTEGER)
@@ -158,7 +158,8 @@ static void index_masters(store_cluster *c) {
         if (o < 0) continue;
         c->covered++;
         size_t k = 0;
-        while (k < c->nmasters && c->masters[k] != (size_t)o) k++;
+        while (k < c->nmasters && c->masters[k] != (size_t)o)
+            k++;
         if (k == c->nmasters) c->masters[c->nmasters++] = (size_t)o;
     }
 }
@@ -172,15 +173,15 @@ typedef struct apply_ctx {
     int failed;
 } apply_ctx;
 
-static void apply_range(void *arg, int first, int last, const char *host,
-                        uint16_t port) {
+static void apply_range(void *arg, int first, int last, const char *host, uint16_t port) {
     apply_ctx *a = arg;
     ptrdiff_t i = node(a->c, host, port);
     if (i < 0) {
         a->failed = 1;
         return;
     }
-    for (int s = first; s <= last; s++) a->c->owner[s] = (int16_t)i;
+    for (int s = first; s <= last; s++)
+        a->c->owner[s] = (int16_t)i;
 }
 
 static void refresh_later(store_cluster *c) {
@@ -209,14 +210,16 @@ static void on_slots_reply(redisAsyncContext *ac, void *r, void *privdata) {
         refresh_later(c);
         return;
     }
-    for (int s = 0; s < SD_CLUSTER_SLOTS; s++) c->owner[s] = -1;
+    for (int s = 0; s < SD_CLUSTER_SLOTS; s++)
+        c->owner[s] = -1;
     apply_ctx a = {c, 0};
     sd_cluster_parse_slots(reply, link->host, apply_range, &a);
     /* masters[] must hold every link that may own a slot. */
     size_t *grown = realloc(c->masters, store->caplinks * sizeof *grown);
     if (grown) c->masters = grown;
     if (!grown || a.failed) {
-        for (int s = 0; s < SD_CLUSTER_SLOTS; s++) c->owner[s] = -1;
+        for (int s = 0; s < SD_CLUSTER_SLOTS; s++)
+            c->owner[s] = -1;
         c->nmasters = 0;
         refresh_later(c);
         return;
@@ -346,7 +349,8 @@ store_cluster *store_cluster_new(sd_store *store, const char *const *seeds, size
     store_cluster *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->store = store;
-    for (int s = 0; s < SD_CLUSTER_SLOTS; s++) c->owner[s] = -1;
+    for (int s = 0; s < SD_CLUSTER_SLOTS; s++)
+        c->owner[s] = -1;
     evtimer_assign(&c->refresh_timer, store->base, on_refresh_timer, c);
     for (size_t i = 0; i < n; i++) {
         char *host = NULL;
@@ -364,7 +368,8 @@ fail:
 }
 
 void store_cluster_start(store_cluster *c) {
-    for (size_t i = 0; i < c->store->nlinks; i++) link_connect(c->store->links[i]);
+    for (size_t i = 0; i < c->store->nlinks; i++)
+        link_connect(c->store->links[i]);
 }
 
 void store_cluster_free(store_cluster *c) {

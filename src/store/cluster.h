@@ -20,7 +20,7 @@
 /* A "-MOVED <slot> <host>:<port>" or "-ASK <slot> <host>:<port>" error. host
  * is "" when Redis sent an empty endpoint (meaning: the node that replied). */
 typedef struct sd_cluster_redirect {
-    int ask;                    /* 1 for ASK, 0 for MOVED */
+    int ask; /* 1 for ASK, 0 for MOVED */
     int slot;
     char host[STORE_HOST_MAX];
     uint16_t port;

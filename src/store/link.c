@@ -106,8 +106,8 @@ static void on_handshake_reply(redisAsyncContext *ac, void *r, void *privdata) {
         if (!is_master_role(reply)) {
             /* The sentinels named a server that is no longer the master
              * (a failover is under way): never write to a replica. */
-            snprintf(why, sizeof why, "%.120s:%u is not a master (ROLE %.20s)", link->host,
-                     (unsigned)link->port,
+            snprintf(why, sizeof why, "%.120s:%u is not a master (ROLE %.20s)",
+                     link->host, (unsigned)link->port,
                      reply->type == REDIS_REPLY_ARRAY && reply->elements &&
                              reply->element[0]->type == REDIS_REPLY_STRING
                          ? reply->element[0]->str

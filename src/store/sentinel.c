@@ -29,11 +29,11 @@ struct store_sentinel {
     char *password;
     /* The look-up in progress. */
     redisAsyncContext *query;
-    size_t good;                /* the sentinel that answered last */
-    size_t tried;               /* sentinels asked in this look-up */
-    size_t at;                  /* the one being asked */
+    size_t good;  /* the sentinel that answered last */
+    size_t tried; /* sentinels asked in this look-up */
+    size_t at;    /* the one being asked */
     struct event query_timer;
-    char why[200];              /* why the latest sentinel failed */
+    char why[200]; /* why the latest sentinel failed */
     /* The subscription. */
     redisAsyncContext *sub;
     size_t sub_at;
@@ -300,8 +300,8 @@ store_sentinel *store_sentinel_new(sd_store *store, const sd_store_options *opt,
         (opt->sentinel_password && !s->password))
         goto fail;
     for (; s->n < opt->nsentinels; s->n++)
-        if (sd_hostport_parse(opt->sentinels[s->n], &s->hosts[s->n], &s->ports[s->n],
-                              err, errlen) != 0)
+        if (sd_hostport_parse(opt->sentinels[s->n], &s->hosts[s->n], &s->ports[s->n], err,
+                              errlen) != 0)
             goto fail;
     s->sub_backoff_ms = STORE_BACKOFF_START_MS;
     return s;
@@ -326,7 +326,8 @@ void store_sentinel_free(store_sentinel *s) {
         ac->data = NULL;
         redisAsyncFree(ac);
     }
-    for (size_t i = 0; i < s->n; i++) free(s->hosts[i]);
+    for (size_t i = 0; i < s->n; i++)
+        free(s->hosts[i]);
     free(s->hosts);
     free(s->ports);
     free(s->master_name);

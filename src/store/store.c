@@ -239,8 +239,8 @@ static int make_topology(sd_store *store, const sd_store_options *opt) {
     char err[200] = "";
     if (opt->ncluster > 0) {
         store->mode = STORE_CLUSTER;
-        store->cluster = store_cluster_new(store, opt->cluster, opt->ncluster, err,
-                                           sizeof err);
+        store->cluster =
+            store_cluster_new(store, opt->cluster, opt->ncluster, err, sizeof err);
         return store->cluster ? 0 : -1;
     }
     if (opt->nsentinels > 0) {
@@ -256,7 +256,8 @@ static int make_topology(sd_store *store, const sd_store_options *opt) {
 }
 
 static void free_links(sd_store *store) {
-    for (size_t i = 0; i < store->nlinks; i++) link_free(store->links[i]);
+    for (size_t i = 0; i < store->nlinks; i++)
+        link_free(store->links[i]);
     free(store->links);
 }
 
@@ -385,7 +386,8 @@ static int follow_cluster_error(store_call *call, store_link *link,
     sd_store *store = call->store;
     sd_cluster_redirect rd;
     int tryagain = has_prefix(reply, "TRYAGAIN");
-    int redirect = !tryagain && sd_cluster_parse_redirect(reply->str, reply->len, &rd) == 0;
+    int redirect =
+        !tryagain && sd_cluster_parse_redirect(reply->str, reply->len, &rd) == 0;
     if (has_prefix(reply, "CLUSTERDOWN")) {
         store_cluster_refresh(store->cluster);
         if (!call->answered) call_answer(call, SD_ESTORE_UNAVAILABLE, NULL);
@@ -511,15 +513,15 @@ static void on_call_timeout(evutil_socket_t fd, short what, void *arg) {
      * the connection (or Redis) is stuck. Dropping it answers the other
      * waiting calls now and makes new calls fail fast until a fresh
      * connection is ready. */
-    if (stalled && link->state == LINK_READY) link_drop(link, "Redis stopped answering", 0);
+    if (stalled && link->state == LINK_READY)
+        link_drop(link, "Redis stopped answering", 0);
 }
 
 /* Sends a call on a ready link; the first send starts its time-out, which
  * then covers every redirect. */
 static int transmit(store_call *call, store_link *link) {
     sd_store *store = call->store;
-    if (call->asking &&
-        redisAsyncCommand(link->ac, NULL, NULL, "ASKING") != REDIS_OK)
+    if (call->asking && redisAsyncCommand(link->ac, NULL, NULL, "ASKING") != REDIS_OK)
         return SD_ESTORE_UNAVAILABLE;
     if (redisAsyncFormattedCommand(link->ac, on_call_reply, call, call->cmd,
                                    call->cmdlen) != REDIS_OK)
@@ -556,7 +558,8 @@ static store_call *call_new(sd_store *store, int script, int argc, const char **
     call->script = script < 0 ? SD_SCRIPT_OPEN_OR_RESUME : script;
     call->retried = script < 0;
     call->scan_node = -1;
-    call->slot = store->mode == STORE_CLUSTER && key ? sd_cluster_keyslot(key, keylen) : -1;
+    call->slot =
+        store->mode == STORE_CLUSTER && key ? sd_cluster_keyslot(key, keylen) : -1;
     evtimer_assign(&call->timer, store->base, on_call_timeout, call);
     return call;
 }
@@ -597,17 +600,18 @@ static int evalsha_argv(sd_store *store, sd_script_id script, int nkeys, int nar
 }
 
 static int script_call(sd_store *store, sd_script_id script, int nkeys, int nargs,
-                       const char **args, const size_t *lens, sd_store_cb *cb,
-                       void *data, sd_store_late_cb *late_cb, void *late_data,
-                       const char *tag, int defer) {
+                       const char **args, const size_t *lens, sd_store_cb *cb, void *data,
+                       sd_store_late_cb *late_cb, void *late_data, const char *tag,
+                       int defer) {
     char numkeys[12];
     const char *argv[MAX_ARGS];
     size_t argvlen[MAX_ARGS];
-    int rc = evalsha_argv(store, script, nkeys, nargs, args, lens, numkeys, argv, argvlen);
+    int rc =
+        evalsha_argv(store, script, nkeys, nargs, args, lens, numkeys, argv, argvlen);
     if (rc) return rc;
-    store_call *call = call_new(store, (int)script, nargs + 3, argv, argvlen,
-                                nkeys > 0 ? args[0] : NULL, nkeys > 0 ? lens[0] : 0, cb,
-                                data);
+    store_call *call =
+        call_new(store, (int)script, nargs + 3, argv, argvlen, nkeys > 0 ? args[0] : NULL,
+                 nkeys > 0 ? lens[0] : 0, cb, data);
     if (!call) return SD_ENOMEM;
     call->late_cb = late_cb;
     call->late_data = late_data;
@@ -616,8 +620,7 @@ static int script_call(sd_store *store, sd_script_id script, int nkeys, int narg
 }
 
 int sd_store_call(sd_store *store, sd_script_id script, int nkeys, int nargs,
-                  const char **args, const size_t *lens, sd_store_cb *cb,
-                  void *data) {
+                  const char **args, const size_t *lens, sd_store_cb *cb, void *data) {
     return sd_store_call_late(store, script, nkeys, nargs, args, lens, cb, data, NULL,
                               NULL, NULL);
 }
@@ -634,9 +637,8 @@ int sd_store_call_deferred(sd_store *store, sd_script_id script, int nkeys, int 
 }
 
 int sd_store_call_late(sd_store *store, sd_script_id script, int nkeys, int nargs,
-                       const char **args, const size_t *lens, sd_store_cb *cb,
-                       void *data, sd_store_late_cb *late_cb, void *late_data,
-                       const char *tag) {
+                       const char **args, const size_t *lens, sd_store_cb *cb, void *data,
+                       sd_store_late_cb *late_cb, void *late_data, const char *tag) {
     if (store->mode != STORE_CLUSTER && !link_usable(store->links[0]))
         return SD_ESTORE_UNAVAILABLE;
     return script_call(store, script, nkeys, nargs, args, lens, cb, data, late_cb,
@@ -675,8 +677,8 @@ static int scan_call(sd_store *store, int argc, const char **argv, const size_t 
     return start_call(store, call, 0);
 }
 
-int sd_store_command(sd_store *store, int argc, const char **argv,
-                     const size_t *lens, sd_store_cb *cb, void *data) {
+int sd_store_command(sd_store *store, int argc, const char **argv, const size_t *lens,
+                     sd_store_cb *cb, void *data) {
     if (argc < 1) return SD_EINVAL;
     if (store->mode != STORE_CLUSTER) {
         if (!link_usable(store->links[0])) return SD_ESTORE_UNAVAILABLE;
@@ -693,6 +695,4 @@ const char *sd_store_last_error(const sd_store *store) {
     return store->last_error[0] ? store->last_error : NULL;
 }
 
-const sd_store_stats *sd_store_get_stats(const sd_store *store) {
-    return &store->stats;
-}
+const sd_store_stats *sd_store_get_stats(const sd_store *store) { return &store->stats; }

@@ -41,9 +41,9 @@ struct store_link {
     link_state state;
     char host[STORE_HOST_MAX];
     uint16_t port;
-    int check_role;             /* Sentinel mode: ROLE must say "master" */
-    unsigned scripts_pending;   /* SCRIPT LOADs not yet answered */
-    uint64_t replies;           /* replies received; detects a stall */
+    int check_role;           /* Sentinel mode: ROLE must say "master" */
+    unsigned scripts_pending; /* SCRIPT LOADs not yet answered */
+    uint64_t replies;         /* replies received; detects a stall */
     int64_t backoff_ms;
     struct event reconnect_timer;
     struct event handshake_timer;
@@ -58,27 +58,27 @@ struct store_link {
  * time-out. */
 struct store_call {
     sd_store *store;
-    store_link *link;           /* where it was last sent */
+    store_link *link; /* where it was last sent */
     struct event timer;
     sd_store_cb *cb;
     void *data;
-    sd_store_late_cb *late_cb;  /* for a reply after the time-out; may be NULL */
+    sd_store_late_cb *late_cb; /* for a reply after the time-out; may be NULL */
     void *late_data;
-    char tag[40];               /* the caller's note, handed to late_cb */
-    store_call *next;           /* in the deferred, waiting or retry list */
-    char *cmd;                  /* formatted command, kept for resending */
+    char tag[40];     /* the caller's note, handed to late_cb */
+    store_call *next; /* in the deferred, waiting or retry list */
+    char *cmd;        /* formatted command, kept for resending */
     size_t cmdlen;
-    int script;                 /* sd_script_id to reload on NOSCRIPT, or -1 */
-    int slot;                   /* Cluster: hash slot of its key, -1 none */
-    int scan_node;              /* Cluster SCAN: the master scanned, else -1 */
+    int script;    /* sd_script_id to reload on NOSCRIPT, or -1 */
+    int slot;      /* Cluster: hash slot of its key, -1 none */
+    int scan_node; /* Cluster SCAN: the master scanned, else -1 */
     uint64_t replies_at_send;
-    int64_t sent_at;            /* monotonic ns, for the latency histogram */
-    unsigned char redirects;    /* MOVED/ASK/TRYAGAIN followed so far */
+    int64_t sent_at;         /* monotonic ns, for the latency histogram */
+    unsigned char redirects; /* MOVED/ASK/TRYAGAIN followed so far */
     unsigned answered : 1;
-    unsigned retried : 1;       /* NOSCRIPT reload done (or not allowed) */
-    unsigned asking : 1;        /* send ASKING before it (an -ASK redirect) */
-    unsigned in_flight : 1;     /* sent, reply not yet back */
-    unsigned started : 1;       /* timer running, counted in stats */
+    unsigned retried : 1;   /* NOSCRIPT reload done (or not allowed) */
+    unsigned asking : 1;    /* send ASKING before it (an -ASK redirect) */
+    unsigned in_flight : 1; /* sent, reply not yet back */
+    unsigned started : 1;   /* timer running, counted in stats */
 };
 
 struct store_sentinel;
@@ -87,29 +87,29 @@ struct store_cluster;
 struct sd_store {
     struct event_base *base;
     store_mode mode;
-    int ready;                  /* what on_state last said */
-    int was_ready;              /* ready at least once */
-    char *password;             /* of the data nodes; NULL: no AUTH */
+    int ready;      /* what on_state last said */
+    int was_ready;  /* ready at least once */
+    char *password; /* of the data nodes; NULL: no AUTH */
     int db;
     struct timeval timeout;
     int64_t timeout_ms;
     int64_t backoff_max_ms;
     const sd_embedded_script *scripts[SD_SCRIPT_COUNT];
     char sha[SD_SCRIPT_COUNT][41];
-    store_link **links;         /* single and Sentinel: exactly one */
+    store_link **links; /* single and Sentinel: exactly one */
     size_t nlinks;
     size_t caplinks;
     void (*on_state)(int ready, const char *why, void *data);
     void *data;
     sd_store_stats stats;
-    char last_error[200];       /* why the latest attempt failed */
-    store_call *deferred;       /* calls waiting for their node to be ready */
+    char last_error[200]; /* why the latest attempt failed */
+    store_call *deferred; /* calls waiting for their node to be ready */
     store_call **deferred_tail;
     unsigned ndeferred;
-    store_call *retry;          /* Cluster: calls to resend after -TRYAGAIN */
+    store_call *retry; /* Cluster: calls to resend after -TRYAGAIN */
     store_call **retry_tail;
     struct event retry_timer;
-    int freeing;                /* in sd_store_free: no late callbacks */
+    int freeing; /* in sd_store_free: no late callbacks */
     struct store_sentinel *sentinel;
     struct store_cluster *cluster;
 };

@@ -43,7 +43,7 @@ static sd_test_redis nodes[NODES];
 static sd_test_daemon daemon_proc;
 static EVP_PKEY *key;
 static char pub_path[] = "/tmp/sd-test-cluster-pub-XXXXXX";
-static char names[SPREAD][16];  /* instances, PER_NODE on each master */
+static char names[SPREAD][16]; /* instances, PER_NODE on each master */
 static int owner_of[SPREAD];
 
 /* ------------------------------------------------------------------------
@@ -113,7 +113,8 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     sd_test_daemon_stop(&daemon_proc);
-    for (int i = 0; i < NODES; i++) sd_test_redis_stop(&nodes[i], 1);
+    for (int i = 0; i < NODES; i++)
+        sd_test_redis_stop(&nodes[i], 1);
     EVP_PKEY_free(key);
     unlink(pub_path);
     return 0;
@@ -165,15 +166,18 @@ static void test_instances_on_every_master(void **state) {
         /* The sessions live on the master of the instance's slot. */
         assert_int_equal(sd_test_usage(&nodes[owner_of[i]], names[i]), 2);
         int other = (owner_of[i] + 1) % NODES;
-        assert_int_equal(sd_test_redis_int(&nodes[other], "EXISTS sd:{%s}:pool", names[i]),
-                         -999); /* -MOVED there: not an integer */
+        assert_int_equal(
+            sd_test_redis_int(&nodes[other], "EXISTS sd:{%s}:pool", names[i]),
+            -999); /* -MOVED there: not an integer */
     }
-    for (int n = 0; n < NODES; n++) assert_int_equal(on[n], PER_NODE);
+    for (int n = 0; n < NODES; n++)
+        assert_int_equal(on[n], PER_NODE);
 
     /* The sweep reaches every master too: its gauges report each instance. */
     sd_test_sleep_ms(600);
     sd_test_response res;
-    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/metrics", NULL, NULL, &res), 0);
+    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/metrics", NULL, NULL, &res),
+                     0);
     for (int i = 0; i < SPREAD; i++) {
         char sample[256];
         snprintf(sample, sizeof sample, "sessiond_sessions_open{instance=\"%s\"}",
@@ -231,7 +235,8 @@ static load_state load;
 static void *load_loop(void *arg) {
     load_state *s = arg;
     for (int i = 0; !s->stop && sd_test_now_ms() < s->deadline_ms; i++) {
-        int b = i % 2 ? i % PRE_SESSIONS : PRE_SESSIONS + (i / 2) % (LOAD_BINDINGS - PRE_SESSIONS);
+        int b = i % 2 ? i % PRE_SESSIONS
+                      : PRE_SESSIONS + (i / 2) % (LOAD_BINDINGS - PRE_SESSIONS);
         char id[64];
         int status = auth("move", s->tokens[b], id);
         s->requests++;
@@ -276,20 +281,25 @@ static void test_resharding_under_traffic(void **state) {
     pthread_join(t, NULL);
 
     sd_test_response res;
-    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/metrics", NULL, NULL, &res), 0);
-    double moved_n = sd_test_metric(res.body, "sessiond_redis_redirects_total{kind=\"moved\"}");
-    double ask_n = sd_test_metric(res.body, "sessiond_redis_redirects_total{kind=\"ask\"}");
+    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/metrics", NULL, NULL, &res),
+                     0);
+    double moved_n =
+        sd_test_metric(res.body, "sessiond_redis_redirects_total{kind=\"moved\"}");
+    double ask_n =
+        sd_test_metric(res.body, "sessiond_redis_redirects_total{kind=\"ask\"}");
     double again_n =
         sd_test_metric(res.body, "sessiond_redis_redirects_total{kind=\"tryagain\"}");
-    fprintf(stderr, "cluster resharding: redirects followed: %.0f MOVED, %.0f ASK, %.0f "
-                    "TRYAGAIN\n",
+    fprintf(stderr,
+            "cluster resharding: redirects followed: %.0f MOVED, %.0f ASK, %.0f "
+            "TRYAGAIN\n",
             moved_n, ask_n, again_n);
     /* The move was seen and followed: at least one MOVED after SETSLOT NODE. */
     assert_true(moved_n >= 1);
-    fprintf(stderr,
-            "cluster resharding: slot %d of instance \"move\" moved from node %d to node %d "
-            "(%d keys, %lld ms) under %d requests: %d ok, %d errors\n",
-            slot, from, to, moved, took, load.requests, load.ok, load.errors);
+    fprintf(
+        stderr,
+        "cluster resharding: slot %d of instance \"move\" moved from node %d to node %d "
+        "(%d keys, %lld ms) under %d requests: %d ok, %d errors\n",
+        slot, from, to, moved, took, load.requests, load.ok, load.errors);
     assert_true(moved > 0);
     assert_int_equal(sd_test_cluster_owner(nodes, NODES, slot), to);
     assert_int_equal(load.errors, 0);
@@ -331,8 +341,8 @@ static void test_sessionctl_on_the_cluster(void **state) {
     sd_test_run_free(&res);
 
     /* The moved instance's event stream (XREVRANGE on its new owner). */
-    char *ev[] = {(char *)bin, "events", "--cluster", seed, "--instance", "move",
-                  "--count", "3", NULL};
+    char *ev[] = {(char *)bin, "events",  "--cluster", seed, "--instance",
+                  "move",      "--count", "3",         NULL};
     assert_int_equal(sd_test_run(&res, NULL, ev), 0);
     if (res.status != 0) fail_msg("sessionctl events: %s", res.err);
     assert_non_null(strstr(res.out, "opened"));
@@ -354,6 +364,7 @@ int main(void) {
         cmocka_unit_test(test_sessionctl_on_the_cluster),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
-    for (int b = 0; b < LOAD_BINDINGS; b++) free(load.tokens[b]);
+    for (int b = 0; b < LOAD_BINDINGS; b++)
+        free(load.tokens[b]);
     return rc;
 }

@@ -105,8 +105,10 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     sd_test_daemon_stop(&daemon_proc);
-    for (int i = 0; i < NSENTINELS; i++) sd_test_redis_stop(&sentinels[i], 1);
-    for (int i = 0; i < 2; i++) sd_test_redis_stop(&nodes[i], 1);
+    for (int i = 0; i < NSENTINELS; i++)
+        sd_test_redis_stop(&sentinels[i], 1);
+    for (int i = 0; i < 2; i++)
+        sd_test_redis_stop(&nodes[i], 1);
     EVP_PKEY_free(key);
     unlink(pub_path);
     return 0;
@@ -141,7 +143,8 @@ static int auth(const char *inst, const char *token, char id[64]) {
     return res.status;
 }
 
-static long long session_exists(const sd_test_redis *r, const char *inst, const char *id) {
+static long long session_exists(const sd_test_redis *r, const char *inst,
+                                const char *id) {
     return sd_test_redis_int(r, "EXISTS sd:{%s}:session:%s", inst, id);
 }
 
@@ -162,7 +165,7 @@ typedef struct load_state {
     int requests, ok, unavailable, other, wrong_session;
     long long first_ok_after_kill, last_ok_before_kill;
     volatile long long kill_at;
-    char ids[LOAD_BINDINGS][64];      /* the id first seen for each binding */
+    char ids[LOAD_BINDINGS][64]; /* the id first seen for each binding */
     long long opened_at[LOAD_BINDINGS];
 } load_state;
 
@@ -171,7 +174,8 @@ static void *load_loop(void *arg) {
     for (int i = 0; !s->stop && sd_test_now_ms() < s->deadline_ms; i++) {
         /* Every other request resumes a replicated session; the rest open
          * (and later resume) the others. */
-        int b = i % 2 ? i % PRE_SESSIONS : PRE_SESSIONS + (i / 2) % (LOAD_BINDINGS - PRE_SESSIONS);
+        int b = i % 2 ? i % PRE_SESSIONS
+                      : PRE_SESSIONS + (i / 2) % (LOAD_BINDINGS - PRE_SESSIONS);
         char id[64];
         int status = auth("load", s->tokens[b], id);
         long long now = sd_test_now_ms();
@@ -260,8 +264,9 @@ static void test_failover_under_load(void **state) {
         seen++;
         if (session_exists(now, "load", load.ids[b]) != 1) lost++;
     }
-    fprintf(stderr, "sentinel failover: %d of %d sessions opened before the kill were "
-                    "lost with it (asynchronous replication)\n",
+    fprintf(stderr,
+            "sentinel failover: %d of %d sessions opened before the kill were "
+            "lost with it (asynchronous replication)\n",
             lost, seen);
     assert_true(seen > 0);
     long long used = sd_test_usage(now, "load");
@@ -317,8 +322,8 @@ static void test_planned_switch_back(void **state) {
      * new one, and then a planned failover promotes it again. */
     assert_int_equal(sd_test_server_restart(&nodes[0], NULL), 0);
     assert_int_equal(sd_test_replica_synced(&nodes[0], 15000), 0);
-    assert_int_equal(sd_test_sentinels_settled(sentinels, NSENTINELS, MASTER_NAME, 1, 20000),
-                     0);
+    assert_int_equal(
+        sd_test_sentinels_settled(sentinels, NSENTINELS, MASTER_NAME, 1, 20000), 0);
     assert_int_equal(sd_test_redis_int(&nodes[1], "WAIT 1 2000"), 1);
     redisContext *c = sd_test_redis_connect(&sentinels[1]);
     redisReply *r = redisCommand(c, "SENTINEL FAILOVER %s", MASTER_NAME);
@@ -326,21 +331,26 @@ static void test_planned_switch_back(void **state) {
     freeReplyObject(r);
     redisFree(c);
     long long start = sd_test_now_ms();
-    while (master() != &nodes[0] && sd_test_now_ms() < start + 15000) sd_test_sleep_ms(20);
+    while (master() != &nodes[0] && sd_test_now_ms() < start + 15000)
+        sd_test_sleep_ms(20);
     assert_ptr_equal(master(), &nodes[0]);
     /* Served from the new master: the race winners resume their sessions. */
     long long until = start + FAILOVER_BOUND_MS;
     int status = 0;
     char id[64];
-    while ((status = auth("race", winners[0].token, id)) != 200 && sd_test_now_ms() < until)
+    while ((status = auth("race", winners[0].token, id)) != 200 &&
+           sd_test_now_ms() < until)
         sd_test_sleep_ms(20);
     assert_int_equal(status, 200);
     long long served_after = sd_test_now_ms() - start;
     sd_test_response res;
-    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/metrics", NULL, NULL, &res), 0);
-    fprintf(stderr, "sentinel planned failover: served again %lld ms after SENTINEL "
-                    "FAILOVER (+switch-master followed %.0f times in this run)\n",
-            served_after, sd_test_metric(res.body, "sessiond_redis_master_switches_total"));
+    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/metrics", NULL, NULL, &res),
+                     0);
+    fprintf(stderr,
+            "sentinel planned failover: served again %lld ms after SENTINEL "
+            "FAILOVER (+switch-master followed %.0f times in this run)\n",
+            served_after,
+            sd_test_metric(res.body, "sessiond_redis_master_switches_total"));
     for (int i = 0; i < RACERS; i++) {
         if (winners[i].status != 200) continue;
         assert_int_equal(auth("race", winners[i].token, id), 200);
@@ -361,9 +371,10 @@ static void test_sessionctl_through_sentinels(void **state) {
     snprintf(dead, sizeof dead, "127.0.0.1:%d", sd_test_free_port());
     snprintf(s1, sizeof s1, "127.0.0.1:%d", sentinels[1].port);
     snprintf(s2, sizeof s2, "127.0.0.1:%d", sentinels[2].port);
-    char *argv[] = {(char *)bin, "usage",    "--sentinel",  dead, "--sentinel", s1,
-                    "--sentinel", s2,        "--master-name", MASTER_NAME,
-                    "--instance", "race",    "--json",      NULL};
+    char *argv[] = {(char *)bin,     "usage",     "--sentinel", dead,
+                    "--sentinel",    s1,          "--sentinel", s2,
+                    "--master-name", MASTER_NAME, "--instance", "race",
+                    "--json",        NULL};
     sd_test_run_result res;
     assert_int_equal(sd_test_run(&res, NULL, argv), 0);
     if (res.status != 0) fail_msg("sessionctl: %s", res.err);
@@ -379,8 +390,8 @@ static void test_sessionctl_through_sentinels(void **state) {
     sd_test_run_free(&res);
 
     /* A master name no sentinel knows: a clear failure, exit 1. */
-    char *unknown[] = {(char *)bin, "usage", "--sentinel", s1, "--master-name", "nosuch",
-                       "--timeout", "500", NULL};
+    char *unknown[] = {(char *)bin, "usage",     "--sentinel", s1,  "--master-name",
+                       "nosuch",    "--timeout", "500",        NULL};
     assert_int_equal(sd_test_run(&res, NULL, unknown), 0);
     assert_int_equal(res.status, 1);
     assert_non_null(strstr(res.err, "nosuch"));
@@ -396,7 +407,9 @@ int main(void) {
         cmocka_unit_test(test_sessionctl_through_sentinels),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
-    for (int b = 0; b < LOAD_BINDINGS; b++) free(load.tokens[b]);
-    for (int i = 0; i < RACERS; i++) free(winners[i].token);
+    for (int b = 0; b < LOAD_BINDINGS; b++)
+        free(load.tokens[b]);
+    for (int i = 0; i < RACERS; i++)
+        free(winners[i].token);
     return rc;
 }

@@ -177,9 +177,15 @@ int sd_test_cluster_start(sd_test_redis *r, int n) {
          * 65535: choose a free one too. */
         char bus[16];
         snprintf(bus, sizeof bus, "%d", sd_test_free_port());
-        const char *extra[] = {"--cluster-enabled", "yes", "--cluster-config-file",
-                               "nodes.conf", "--cluster-node-timeout", "5000",
-                               "--cluster-port", bus, NULL};
+        const char *extra[] = {"--cluster-enabled",
+                               "yes",
+                               "--cluster-config-file",
+                               "nodes.conf",
+                               "--cluster-node-timeout",
+                               "5000",
+                               "--cluster-port",
+                               bus,
+                               NULL};
         memset(&r[i], 0, sizeof r[i]);
         /* nodes.conf is written in the working directory: its own. */
         if (sd_test_server_start(&r[i], extra) != 0) return -1;
@@ -205,7 +211,8 @@ int sd_test_cluster_start(sd_test_redis *r, int n) {
     long long until = sd_test_now_ms() + 20000;
     while (sd_test_now_ms() < until) {
         int ok = 1;
-        for (int i = 0; i < n && ok; i++) ok = cluster_ok(&r[i]);
+        for (int i = 0; i < n && ok; i++)
+            ok = cluster_ok(&r[i]);
         if (ok) return 0;
         sd_test_sleep_ms(100);
     }
@@ -278,13 +285,15 @@ int sd_test_cluster_move_slot(const sd_test_redis *r, int n, int slot, int from,
             size_t *lens = calloc(argc, sizeof *lens);
             char port[16];
             snprintf(port, sizeof port, "%d", r[to].port);
-            const char *head[] = {"MIGRATE", "127.0.0.1", port, "", "0", "5000", "REPLACE",
-                                  "KEYS"};
-            for (size_t i = 0; i < 8; i++) argv[i] = head[i];
+            const char *head[] = {"MIGRATE", "127.0.0.1", port,      "",
+                                  "0",       "5000",      "REPLACE", "KEYS"};
+            for (size_t i = 0; i < 8; i++)
+                argv[i] = head[i];
             for (size_t i = 0; i < keys->elements; i++) {
                 argv[8 + i] = keys->element[i]->str;
             }
-            for (size_t i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
+            for (size_t i = 0; i < argc; i++)
+                lens[i] = strlen(argv[i]);
             redisReply *m = redisCommandArgv(c, (int)argc, argv, lens);
             if (!m || m->type == REDIS_REPLY_ERROR) {
                 fprintf(stderr, "MIGRATE: %s\n", m ? m->str : "no reply");
@@ -303,6 +312,7 @@ int sd_test_cluster_move_slot(const sd_test_redis *r, int n, int slot, int from,
      * one starts sending clients to it. */
     if (!ok_reply(&r[to], "CLUSTER SETSLOT %s NODE %s", num, dst)) return -1;
     for (int i = 0; i < n; i++)
-        if (i != to && !ok_reply(&r[i], "CLUSTER SETSLOT %s NODE %s", num, dst)) return -1;
+        if (i != to && !ok_reply(&r[i], "CLUSTER SETSLOT %s NODE %s", num, dst))
+            return -1;
     return moved;
 }

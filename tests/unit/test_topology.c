@@ -111,14 +111,16 @@ static redisReply *r_arr(size_t n, ...) {
     r->element = calloc(n ? n : 1, sizeof *r->element);
     va_list ap;
     va_start(ap, n);
-    for (size_t i = 0; i < n; i++) r->element[i] = va_arg(ap, redisReply *);
+    for (size_t i = 0; i < n; i++)
+        r->element[i] = va_arg(ap, redisReply *);
     va_end(ap);
     return r;
 }
 
 static void rfree(redisReply *r) {
     if (!r) return;
-    for (size_t i = 0; i < r->elements; i++) rfree(r->element[i]);
+    for (size_t i = 0; i < r->elements; i++)
+        rfree(r->element[i]);
     free(r->element);
     free(r->str);
     free(r);
@@ -127,8 +129,9 @@ static void rfree(redisReply *r) {
 /* One range with a master and one replica, as Redis 7 sends it (the
  * master entry has a fourth element, its metadata map as an array). */
 static redisReply *range(int a, int b, const char *host, int port) {
-    return r_arr(4, r_int(a), r_int(b), r_arr(4, r_str(host), r_int(port), r_str("id1"), r_arr(0)),
-                r_arr(3, r_str("127.0.0.9"), r_int(9999), r_str("id2")));
+    return r_arr(4, r_int(a), r_int(b),
+                 r_arr(4, r_str(host), r_int(port), r_str("id1"), r_arr(0)),
+                 r_arr(3, r_str("127.0.0.9"), r_int(9999), r_str("id2")));
 }
 
 typedef struct seen {
@@ -147,9 +150,9 @@ static void on_range(void *ctx, int first, int last, const char *host, uint16_t 
 }
 
 static void test_cluster_slots_parsing(void **state) {
-    redisReply *r = r_arr(3, range(0, 5460, "127.0.0.1", 7000),
-                         range(5461, 10922, "", 7001),
-                         range(10923, 16383, "10.0.0.3", 7002));
+    redisReply *r =
+        r_arr(3, range(0, 5460, "127.0.0.1", 7000), range(5461, 10922, "", 7001),
+              range(10923, 16383, "10.0.0.3", 7002));
     seen s = {0};
     assert_int_equal(sd_cluster_parse_slots(r, "asked.example", on_range, &s), 16384);
     assert_int_equal(s.n, 3);
@@ -167,10 +170,10 @@ static void test_cluster_slots_parsing(void **state) {
 
     /* Malformed: nothing is applied, -1. */
     redisReply *bad[] = {
-        r_arr(1, range(5, 4, "h", 1)),          /* last before first */
-        r_arr(1, range(0, 16384, "h", 1)),      /* past the last slot */
-        r_arr(1, range(0, 10, "h", 0)),         /* port 0 */
-        r_arr(1, r_arr(2, r_int(0), r_int(10))),   /* no master */
+        r_arr(1, range(5, 4, "h", 1)),                           /* last before first */
+        r_arr(1, range(0, 16384, "h", 1)),                       /* past the last slot */
+        r_arr(1, range(0, 10, "h", 0)),                          /* port 0 */
+        r_arr(1, r_arr(2, r_int(0), r_int(10))),                 /* no master */
         r_arr(2, range(0, 16383, "h", 1), range(0, 10, "h", 2)), /* over-covered */
         r_str("not an array"),
     };
@@ -191,11 +194,11 @@ static void test_switch_master_parsing(void **state) {
                      0);
     assert_string_equal(host, "127.0.0.1");
     assert_int_equal(port, 6380);
-    assert_int_equal(sd_sentinel_parse_switch("other 1.1.1.1 1 2.2.2.2 2", "mymaster", host,
-                                              sizeof host, &port),
+    assert_int_equal(sd_sentinel_parse_switch("other 1.1.1.1 1 2.2.2.2 2", "mymaster",
+                                              host, sizeof host, &port),
                      -1);
-    assert_int_equal(sd_sentinel_parse_switch("mymaster 1.1.1.1 1 2.2.2.2", "mymaster", host,
-                                              sizeof host, &port),
+    assert_int_equal(sd_sentinel_parse_switch("mymaster 1.1.1.1 1 2.2.2.2", "mymaster",
+                                              host, sizeof host, &port),
                      -1);
     assert_int_equal(sd_sentinel_parse_switch("mymaster 1.1.1.1 1 2.2.2.2 70000",
                                               "mymaster", host, sizeof host, &port),
