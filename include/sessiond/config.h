@@ -77,6 +77,18 @@ typedef struct sd_config {
     uint16_t redis_port;
     int redis_db;
     char *redis_password;    /* from the URL's userinfo; may be NULL */
+    int redis_url_set;       /* redis.url was given (not the default) */
+    /* Sentinel: "redis": {"sentinels": ["host:port", ...], "master_name":
+     * "mymaster", "sentinel_password": ...}. Cluster: "redis": {"cluster":
+     * ["host:port", ...]} (seed nodes). At most one of the three topologies. */
+    char **redis_sentinels;
+    size_t nredis_sentinels;
+    char *redis_master_name;
+    char *redis_sentinel_password;   /* AUTH to the sentinels; may be NULL */
+    char **redis_cluster;
+    size_t nredis_cluster;
+    char *redis_node_password;       /* "redis.password": AUTH to the data
+                                        nodes, instead of the URL's */
     int64_t redis_timeout_ms;        /* per call, default 500 */
     int64_t redis_reconnect_max_ms;  /* back-off cap, default 2000 */
     int64_t sweep_interval_ms;       /* default 1000 */
@@ -121,6 +133,17 @@ int sd_duration_parse(const char *text, int64_t *ms);
  * err. */
 int sd_redis_url_parse(const char *url, char **host, uint16_t *port, int *db,
                        char **password, char *err, size_t errlen);
+
+/* Parses "host:port" (host: IPv4 address, DNS name, or [IPv6]; port
+ * 1..65535), as in redis.sentinels and redis.cluster. On success stores a new
+ * host string (caller frees) and returns 0; else SD_EINVAL (reason in err)
+ * or SD_ENOMEM. */
+int sd_hostport_parse(const char *text, char **host, uint16_t *port, char *err,
+                      size_t errlen);
+
+/* The password for AUTH to the Redis data nodes: redis.password, else the
+ * one in redis.url, else NULL. */
+const char *sd_config_redis_password(const sd_config *cfg);
 
 /* Finds an instance by name; NULL if none. */
 const sd_instance_config *sd_config_instance(const sd_config *cfg,

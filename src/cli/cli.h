@@ -50,11 +50,27 @@ int cli_cmd_top(int argc, char **argv);
  * talks to Redis through the worker's own store and scripts.
  * ------------------------------------------------------------------------ */
 
+/* Most --sentinel or --cluster addresses on one command line. */
+#define CLI_MAX_NODES 16
+
 /* Options every Redis subcommand takes: --redis URL (default
- * $SESSIOND_REDIS_URL, else redis://127.0.0.1:6379/0), --instance NAME,
- * --json, --timeout MS (default 2000). */
+ * $SESSIOND_REDIS_URL, else redis://127.0.0.1:6379/0), or --sentinel
+ * HOST:PORT (repeatable) with --master-name NAME, or --cluster HOST:PORT
+ * (repeatable) — the same topologies as the worker's redis.* settings, with
+ * the same environment defaults (SESSIOND_REDIS_SENTINELS,
+ * SESSIOND_REDIS_MASTER_NAME, SESSIOND_REDIS_CLUSTER, comma-separated;
+ * passwords only from SESSIOND_REDIS_PASSWORD and
+ * SESSIOND_REDIS_SENTINEL_PASSWORD, never from the command line) —
+ * --instance NAME, --json, --timeout MS (default 2000). */
 typedef struct cli_redis_opts {
     const char *url;
+    const char *sentinels[CLI_MAX_NODES];
+    size_t nsentinels;
+    const char *master_name;
+    const char *cluster[CLI_MAX_NODES];
+    size_t ncluster;
+    int topology_flag;      /* a topology came from the command line */
+    char env_nodes[1024];   /* the environment's lists, split in place */
     const char *instance;   /* NULL: the only instance in Redis */
     int json;
     int64_t timeout_ms;
@@ -65,12 +81,18 @@ enum {
     CLI_OPT_INSTANCE,
     CLI_OPT_JSON,
     CLI_OPT_TIMEOUT,
+    CLI_OPT_SENTINEL,
+    CLI_OPT_MASTER_NAME,
+    CLI_OPT_CLUSTER,
 };
 
 /* The struct option entries of the common options, for a subcommand's own
  * table. */
 #define CLI_REDIS_LONG_OPTIONS                                   \
     {"redis", required_argument, NULL, CLI_OPT_REDIS},           \
+    {"sentinel", required_argument, NULL, CLI_OPT_SENTINEL},     \
+    {"master-name", required_argument, NULL, CLI_OPT_MASTER_NAME}, \
+    {"cluster", required_argument, NULL, CLI_OPT_CLUSTER},       \
     {"instance", required_argument, NULL, CLI_OPT_INSTANCE},     \
     {"json", no_argument, NULL, CLI_OPT_JSON},                   \
     {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT}
@@ -79,6 +101,11 @@ enum {
 #define CLI_REDIS_HELP                                                          \
     "  --redis URL       redis://[:password@]host[:port][/db] (default\n"      \
     "                    $SESSIOND_REDIS_URL, else redis://127.0.0.1:6379/0)\n" \
+    "  --sentinel H:P    a Redis Sentinel (repeat for each); with --master-name\n" \
+    "  --master-name N   the master the sentinels monitor\n"                   \
+    "  --cluster H:P     a Redis Cluster seed node (repeat for more)\n"        \
+    "                    (passwords: $SESSIOND_REDIS_PASSWORD,\n"              \
+    "                    $SESSIOND_REDIS_SENTINEL_PASSWORD)\n"                 \
     "  --instance NAME   the instance (default: the only one in Redis)\n"       \
     "  --json            print JSON instead of a table\n"                       \
     "  --timeout MS      Redis time-out (default 2000)\n"

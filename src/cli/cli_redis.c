@@ -32,9 +32,47 @@ struct cli_conn {
  * Common options
  * ------------------------------------------------------------------------ */
 
+static int check_topology(const cli_redis_opts *o);
+
+/* The first topology flag replaces whatever the environment chose. */
+static void topology_from_flags(cli_redis_opts *o) {
+    if (o->topology_flag) return;
+    o->topology_flag = 1;
+    o->nsentinels = o->ncluster = 0;
+    o->master_name = getenv("SESSIOND_REDIS_MASTER_NAME");
+    if (o->master_name && !*o->master_name) o->master_name = NULL;
+}
+
+static int add_node(const char **list, size_t *n, const char *flag, const char *arg) {
+    char err[160];
+    char *host = NULL;
+    uint16_t port;
+    if (sd_hostport_parse(arg, &host, &port, err, sizeof err) != 0) {
+        cli_error("--%s '%s': %s", flag, arg, err);
+        return -1;
+    }
+    free(host);
+    if (*n == CLI_MAX_NODES) {
+        cli_error("--%s: at most %d addresses", flag, CLI_MAX_NODES);
+        return -1;
+    }
+    list[(*n)++] = arg;
+    return 1;
+}
+
 int cli_redis_option(cli_redis_opts *o, int c, const char *arg) {
     switch (c) {
-    case CLI_OPT_REDIS: o->url = arg; return 1;
+    case CLI_OPT_REDIS:
+        topology_from_flags(o);
+        o->url = arg;
+        return 1;
+    case CLI_OPT_SENTINEL:
+        topology_from_flags(o);
+        return add_node(o->sentinels, &o->nsentinels, "sentinel", arg);
+    case CLI_OPT_MASTER_NAME: o->master_name = arg; return 1;
+    case CLI_OPT_CLUSTER:
+        topology_from_flags(o);
+        return add_node(o->cluster, &o->ncluster, "cluster", arg);
     case CLI_OPT_INSTANCE: o->instance = arg; return 1;
     case CLI_OPT_JSON: o->json = 1; return 1;
     case CLI_OPT_TIMEOUT: {
@@ -50,10 +88,31 @@ int cli_redis_option(cli_redis_opts *o, int c, const char *arg) {
     }
 }
 
+/* Splits the comma-separated list in variable name into list, keeping the
+ * pieces in o->env_nodes from *used on. */
+static void env_list(cli_redis_opts *o, const char *name, const char **list, size_t *n,
+                     size_t *used) {
+    const char *env = getenv(name);
+    if (!env || !*env) return;
+    size_t len = strlen(env);
+    if (*used + len + 1 > sizeof o->env_nodes) return;
+    char *copy = o->env_nodes + *used;
+    memcpy(copy, env, len + 1);
+    *used += len + 1;
+    for (char *save = NULL, *p = strtok_r(copy, ", ", &save);
+         p && *n < CLI_MAX_NODES; p = strtok_r(NULL, ", ", &save))
+        list[(*n)++] = p;
+}
+
 void cli_redis_opts_init(cli_redis_opts *o) {
     memset(o, 0, sizeof *o);
     const char *env = getenv("SESSIOND_REDIS_URL");
     o->url = env && *env ? env : DEFAULT_URL;
+    size_t used = 0;
+    env_list(o, "SESSIOND_REDIS_SENTINELS", o->sentinels, &o->nsentinels, &used);
+    env_list(o, "SESSIOND_REDIS_CLUSTER", o->cluster, &o->ncluster, &used);
+    o->master_name = getenv("SESSIOND_REDIS_MASTER_NAME");
+    if (o->master_name && !*o->master_name) o->master_name = NULL;
     o->timeout_ms = DEFAULT_TIMEOUT_MS;
 }
 
@@ -84,31 +143,80 @@ static int run_until(cli_conn *c, const int *done, int64_t timeout_ms,
 
 static int connect_failed(cli_conn *c) { return sd_store_last_error(c->store) != NULL; }
 
+/* "a:1,b:2" of a list, for messages. */
+static void join_nodes(char *out, size_t cap, const char *const *list, size_t n) {
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && used < cap; i++)
+        used += (size_t)snprintf(out + used, cap - used, "%s%s", i ? "," : "", list[i]);
+}
+
+/* Which topology the options name; -1 after printing why they conflict. */
+static int check_topology(const cli_redis_opts *o) {
+    if (o->nsentinels && o->ncluster) {
+        cli_error("--sentinel and --cluster name two topologies: choose one");
+        return -1;
+    }
+    if (o->nsentinels && !o->master_name) {
+        cli_error("--sentinel needs --master-name (or $SESSIOND_REDIS_MASTER_NAME)");
+        return -1;
+    }
+    return 0;
+}
+
 cli_conn *cli_connect(const cli_redis_opts *o) {
     char err[200] = "";
     char *host = NULL, *password = NULL;
     uint16_t port = 0;
     int db = 0;
-    if (sd_redis_url_parse(o->url, &host, &port, &db, &password, err, sizeof err)) {
+    if (check_topology(o) != 0) return NULL;
+    int single = !o->nsentinels && !o->ncluster;
+    if (single &&
+        sd_redis_url_parse(o->url, &host, &port, &db, &password, err, sizeof err)) {
         cli_error("--redis: %s", err);
         return NULL;
     }
+    const char *node_password = getenv("SESSIOND_REDIS_PASSWORD");
+    if (node_password && *node_password) {
+        if (password) explicit_bzero(password, strlen(password));
+        free(password);
+        password = strdup(node_password);
+    }
+    const char *sentinel_password = getenv("SESSIOND_REDIS_SENTINEL_PASSWORD");
     cli_conn *c = calloc(1, sizeof *c);
     if (c) c->base = event_base_new();
     if (c && c->base) {
-        snprintf(c->where, sizeof c->where, "%s:%u", host, (unsigned)port);
+        char nodes[120];
+        if (o->nsentinels) {
+            join_nodes(nodes, sizeof nodes, o->sentinels, o->nsentinels);
+            snprintf(c->where, sizeof c->where, "master %s (sentinels %s)",
+                     o->master_name, nodes);
+        } else if (o->ncluster) {
+            join_nodes(nodes, sizeof nodes, o->cluster, o->ncluster);
+            snprintf(c->where, sizeof c->where, "cluster %s", nodes);
+        } else {
+            snprintf(c->where, sizeof c->where, "%s:%u", host, (unsigned)port);
+        }
         c->timeout_ms = o->timeout_ms;
-        sd_store_options so = {.host = host,
-                               .port = port,
-                               .password = password,
-                               .db = db,
-                               .timeout_ms = o->timeout_ms,
-                               .reconnect_max_ms = o->timeout_ms};
+        sd_store_options so = {
+            .host = host,
+            .port = port,
+            .password = password,
+            .db = db,
+            .sentinels = o->sentinels,
+            .nsentinels = o->nsentinels,
+            .master_name = o->master_name,
+            .sentinel_password =
+                sentinel_password && *sentinel_password ? sentinel_password : NULL,
+            .cluster = o->cluster,
+            .ncluster = o->ncluster,
+            .timeout_ms = o->timeout_ms,
+            .reconnect_max_ms = o->timeout_ms};
         c->store = sd_store_new(c->base, &so);
     }
     free(host);
     if (password) {
-        memset(password, 0, strlen(password));
+        explicit_bzero(password, strlen(password));
         free(password);
     }
     if (!c || !c->store) {
@@ -338,7 +446,7 @@ int cli_parse_options(int argc, char **argv, const struct option *opts,
         if (taken) continue;
         if (!own || own(c, optarg, ctx) != 0) return CLI_EXIT_USAGE;
     }
-    return -1;
+    return check_topology(o) == 0 ? -1 : CLI_EXIT_USAGE;
 }
 
 int cli_open_instance(const cli_redis_opts *o, const char *cmd, cli_conn **c,

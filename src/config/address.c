@@ -200,6 +200,11 @@ int cfg_parse_hostport(const char *text, char **host, uint16_t *port,
     return parse_authority(text, strlen(text), 0, host, port, msg, msglen);
 }
 
+int sd_hostport_parse(const char *text, char **host, uint16_t *port, char *err,
+                      size_t errlen) {
+    return cfg_parse_hostport(text, host, port, err, errlen);
+}
+
 int cfg_parse_redis_url(const char *text, cfg_redis_url *out, char *msg,
                         size_t msglen) {
     static const char scheme[] = "redis://";
@@ -325,6 +330,7 @@ static int redis_url_parse(void *base, const char *text, char *msg,
     cfg->redis_port = r.port;
     cfg->redis_db = r.db;
     cfg->redis_password = r.password;
+    cfg->redis_url_set = 1;
     return 0;
 }
 

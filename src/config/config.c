@@ -38,6 +38,7 @@ static int set_defaults(sd_config *cfg) {
         rc = cfg_redis_url_custom.parse(cfg, "redis://127.0.0.1:6379/0", msg,
                                         sizeof msg);
     if (rc != 0) return rc;
+    cfg->redis_url_set = 0; /* the default is not the user's choice */
 
     /* gethostname() may truncate without a NUL; an empty or failed name
      * falls back to a fixed id so that validation does not blame the user. */
@@ -164,6 +165,10 @@ void sd_config_free(sd_config *cfg) {
     if (cfg == NULL) return;
     cfg_release_table(&cfg_root_table, cfg);
     free(cfg);
+}
+
+const char *sd_config_redis_password(const sd_config *cfg) {
+    return cfg->redis_node_password ? cfg->redis_node_password : cfg->redis_password;
 }
 
 const sd_instance_config *sd_config_instance(const sd_config *cfg,

@@ -8,6 +8,12 @@
  *                                                    default "redis://127.0.0.1:6379/0"
  *   redis.timeout        duration > 0                default 500ms
  *   redis.reconnect_max  duration > 0                default 2s
+ *   redis.sentinels      ["host:port", ...]          Sentinel mode (with master_name)
+ *   redis.master_name    string                      the master the sentinels monitor
+ *   redis.sentinel_password  string or null          AUTH to the sentinels
+ *   redis.cluster        ["host:port", ...]          Cluster mode: seed nodes
+ *   redis.password       string or null              AUTH to the data nodes
+ *                                                    (instead of the URL's)
  *   sweep_interval       duration > 0                default 1s
  *   sweep_batch          integer 1..1000000          default 1000
  *   leeway               duration, whole seconds 0..3600  default 60s
@@ -120,8 +126,17 @@ static const cfg_field redis_fields[] = {
      NULL, NULL},
     {"reconnect_max", CFG_DURATION, ROOT(redis_reconnect_max_ms), 0, 1,
      DURATION_MAX_MS, 0, NULL, NULL},
+    {"sentinels", CFG_STRINGS, ROOT(redis_sentinels), ROOT(nredis_sentinels), 0, 0, 0,
+     NULL, NULL},
+    {"master_name", CFG_STRING, ROOT(redis_master_name), 0, 0, 0, 0, NULL, NULL},
+    {"sentinel_password", CFG_STRING, ROOT(redis_sentinel_password), 0, 0, 0, 1, NULL,
+     NULL},
+    {"cluster", CFG_STRINGS, ROOT(redis_cluster), ROOT(nredis_cluster), 0, 0, 0, NULL,
+     NULL},
+    {"password", CFG_STRING, ROOT(redis_node_password), 0, 0, 0, 1, NULL, NULL},
 };
-static const cfg_table redis_table = {redis_fields, 3};
+static const cfg_table redis_table = {redis_fields,
+                                      sizeof redis_fields / sizeof redis_fields[0]};
 
 static const cfg_field root_fields[] = {
     {"listen", CFG_CUSTOM, 0, 0, 0, 0, 0, &cfg_listen_custom, NULL},

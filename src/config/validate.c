@@ -5,6 +5,7 @@
 #include "sessiond/error.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -126,8 +127,60 @@ static int validate_instance(const sd_config *cfg, size_t i,
     return validate_hosts(cfg, i, ctx);
 }
 
+/* Each entry of a list of "host:port" addresses (redis.sentinels,
+ * redis.cluster) must parse. */
+static int validate_addresses(char *const *list, size_t n, const char *name,
+                              const cfg_ctx *ctx) {
+    char path[PATH_LEN], msg[160];
+    for (size_t i = 0; i < n; i++) {
+        char *host = NULL;
+        uint16_t port;
+        int rc = cfg_parse_hostport(list[i], &host, &port, msg, sizeof msg);
+        free(host);
+        snprintf(path, sizeof path, "redis.%s[%zu]", name, i);
+        if (rc == SD_EINVAL) return cfg_fail(ctx, path, rc, "%s", msg);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* At most one topology: redis.url (single node), redis.sentinels with
+ * redis.master_name, or redis.cluster. */
+static int validate_redis(const sd_config *cfg, const cfg_ctx *ctx) {
+    /* An empty list (an empty environment variable) is no topology. */
+    int sentinel = cfg->nredis_sentinels > 0, cluster = cfg->nredis_cluster > 0;
+    if (sentinel && cluster)
+        return cfg_fail(ctx, "redis.cluster", SD_EINVAL,
+                        "cannot be combined with redis.sentinels: choose one topology");
+    if ((sentinel || cluster) && cfg->redis_url_set)
+        return cfg_fail(ctx, "redis.url", SD_EINVAL,
+                        "cannot be combined with redis.%s (a password goes in "
+                        "redis.password)",
+                        sentinel ? "sentinels" : "cluster");
+    if (!sentinel && cfg->redis_master_name)
+        return cfg_fail(ctx, "redis.master_name", SD_EINVAL, "needs redis.sentinels");
+    if (!sentinel && cfg->redis_sentinel_password)
+        return cfg_fail(ctx, "redis.sentinel_password", SD_EINVAL,
+                        "needs redis.sentinels");
+    if (sentinel) {
+        if (cfg->redis_master_name == NULL || cfg->redis_master_name[0] == '\0' ||
+            strpbrk(cfg->redis_master_name, " \t\r\n"))
+            return cfg_fail(ctx, "redis.master_name", SD_EINVAL,
+                            "required with redis.sentinels (one word, e.g. "
+                            "\"mymaster\")");
+        return validate_addresses(cfg->redis_sentinels, cfg->nredis_sentinels,
+                                  "sentinels", ctx);
+    }
+    if (cluster)
+        return validate_addresses(cfg->redis_cluster, cfg->nredis_cluster, "cluster",
+                                  ctx);
+    return 0;
+}
+
 int cfg_validate(const sd_config *cfg, char *err, size_t errlen) {
     cfg_ctx ctx = {err, errlen, NULL};
+    int redis_rc = validate_redis(cfg, &ctx);
+    if (redis_rc) return redis_rc;
 
     if (cfg->replica_id == NULL ||
         !valid_header_token(cfg->replica_id, REPLICA_ID_MAX_LEN))

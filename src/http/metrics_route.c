@@ -110,6 +110,18 @@ static void store_metrics(struct evbuffer *out, const sd_worker *w) {
                       "Redis calls lost to a disconnect.");
     sd_metrics_sample(out, "sessiond_redis_call_failures_total", NULL,
                       (double)st->failures);
+    sd_metrics_family(out, "sessiond_redis_redirects_total", "counter",
+                      "Redis Cluster redirects followed, by kind (moved, ask, tryagain).");
+    sd_metrics_sample(out, "sessiond_redis_redirects_total", "kind=\"moved\"",
+                      (double)st->moved);
+    sd_metrics_sample(out, "sessiond_redis_redirects_total", "kind=\"ask\"",
+                      (double)st->asked);
+    sd_metrics_sample(out, "sessiond_redis_redirects_total", "kind=\"tryagain\"",
+                      (double)st->tryagain);
+    sd_metrics_family(out, "sessiond_redis_master_switches_total", "counter",
+                      "Redis Sentinel +switch-master announcements followed.");
+    sd_metrics_sample(out, "sessiond_redis_master_switches_total", NULL,
+                      (double)st->switches);
     sd_metrics_family(out, "sessiond_redis_call_duration_seconds", "histogram",
                       "Time from sending a Redis call to its reply.");
     sd_metrics_histogram(out, "sessiond_redis_call_duration_seconds", NULL,

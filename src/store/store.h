@@ -1,5 +1,14 @@
-/* The Redis store: one hiredis async connection on the worker's libevent
- * loop, the embedded Lua scripts loaded into it, and time-outs on every call.
+/* The Redis store: hiredis async connections on the worker's libevent loop,
+ * the embedded Lua scripts loaded into each, and time-outs on every call.
+ *
+ * Three topologies, chosen by the options, look the same to callers:
+ *   - one Redis at host:port;
+ *   - Sentinel: the master that the sentinels name (asked in turn), checked
+ *     with ROLE, followed through failovers (connection loss, -READONLY,
+ *     +switch-master); calls during a switch fail SD_ESTORE_UNAVAILABLE;
+ *   - Cluster: one connection per master, each call sent to the owner of
+ *     its first key's hash slot (CLUSTER SLOTS, -MOVED, -ASK, -TRYAGAIN
+ *     followed within the call's time-out); SCAN visits every master.
  *
  * hiredis 0.14 has no async time-outs (SPEC §2.1), so each call carries its
  * own libevent timer. A call that times out is answered SD_ESTORE_TIMEOUT at
@@ -25,10 +34,19 @@ struct event_base;
 typedef struct sd_store sd_store;
 
 typedef struct sd_store_options {
-    const char *host;
+    const char *host;           /* single node (no sentinels, no cluster) */
     uint16_t port;
-    const char *password;       /* NULL: no AUTH */
-    int db;                     /* SELECT when non-zero */
+    const char *password;       /* of the data nodes; NULL: no AUTH */
+    int db;                     /* SELECT when non-zero (not with cluster) */
+    /* Sentinel mode when nsentinels > 0: "host:port" of each sentinel and
+     * the name of the master they monitor. */
+    const char *const *sentinels;
+    size_t nsentinels;
+    const char *master_name;
+    const char *sentinel_password;  /* AUTH to the sentinels; NULL: none */
+    /* Cluster mode when ncluster > 0: "host:port" of seed nodes. */
+    const char *const *cluster;
+    size_t ncluster;
     int64_t timeout_ms;         /* per call and for the handshake */
     int64_t reconnect_max_ms;   /* back-off cap */
     /* Called on every change of readiness; may be NULL. */
@@ -43,7 +61,8 @@ typedef struct sd_store_options {
 typedef void sd_store_cb(int err, const redisReply *reply, void *data);
 
 /* Creates a store and starts connecting. opt's strings are copied. Returns
- * NULL when out of memory. */
+ * NULL when out of memory or a sentinel or cluster address is not
+ * "host:port". */
 sd_store *sd_store_new(struct event_base *base, const sd_store_options *opt);
 
 /* Closes the connection, answering every pending call SD_ESTORE_UNAVAILABLE,
@@ -56,6 +75,10 @@ typedef struct sd_store_stats {
     uint64_t timeouts;       /* answered SD_ESTORE_TIMEOUT */
     uint64_t failures;       /* answered SD_ESTORE_UNAVAILABLE (disconnects) */
     uint64_t connects;       /* times the store became ready */
+    uint64_t moved;          /* Cluster: -MOVED replies followed */
+    uint64_t asked;          /* Cluster: -ASK replies followed */
+    uint64_t tryagain;       /* Cluster: -TRYAGAIN replies retried */
+    uint64_t switches;       /* Sentinel: +switch-master announcements followed */
     sd_histogram latency;    /* seconds from send to reply, answered calls */
 } sd_store_stats;
 
@@ -66,7 +89,8 @@ const sd_store_stats *sd_store_get_stats(const sd_store *store);
  * none has failed yet (for tools that report instead of retrying). */
 const char *sd_store_last_error(const sd_store *store);
 
-/* 1 when connected with every script loaded, else 0. */
+/* 1 when connected with every script loaded (Cluster: to every master of a
+ * slot map that covers every slot), else 0. */
 int sd_store_ready(const sd_store *store);
 
 /* Calls a script with EVALSHA; a NOSCRIPT reply reloads it and retries once,
@@ -108,7 +132,11 @@ int sd_store_call_deferred(sd_store *store, sd_script_id script, int nkeys, int 
 
 /* Sends one plain command (argv[0] is its name: SCAN, XRANGE, ...) with the
  * same time-out and callback contract as sd_store_call, for reads that need
- * no script. Returns 0, SD_ESTORE_UNAVAILABLE or SD_ENOMEM. */
+ * no script. In Cluster mode argv[1] is taken as the key that routes it,
+ * except for SCAN, whose cursor then also names the master being scanned
+ * ("<master>-<cursor>"; "0" starts at the first and is returned after the
+ * last), so a SCAN loop visits every master. Returns 0,
+ * SD_ESTORE_UNAVAILABLE or SD_ENOMEM. */
 int sd_store_command(sd_store *store, int argc, const char **argv,
                      const size_t *lens, sd_store_cb *cb, void *data);
 

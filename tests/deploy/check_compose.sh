@@ -1,5 +1,6 @@
 #!/bin/sh
-# ctest deploy/compose_config: docker-compose.yml is valid (checked offline,
+# ctest deploy/compose_config: docker-compose.yml and docker-compose.sentinel.yml
+# are valid (checked offline,
 # no Docker engine needed), and the nginx configuration its nginx service
 # renders at start is too: the service's own SD_NGINX_* values through
 # deploy/nginx/render.sh, then `nginx -t` on the result with loopback
@@ -17,6 +18,25 @@ trap 'rm -rf "$tmp"' EXIT
 
 docker-compose -f docker-compose.yml config -q
 docker-compose -f docker-compose.yml config > "$tmp/compose.yml"
+docker-compose -f docker-compose.sentinel.yml config -q
+docker-compose -f docker-compose.sentinel.yml config > "$tmp/sentinel.yml"
+
+# The Sentinel topology: three sentinels that all monitor the same master
+# name the workers ask for, and workers that know every sentinel and no URL.
+python3 - "$tmp/sentinel.yml" <<'PY'
+import sys, yaml
+s = yaml.safe_load(open(sys.argv[1]))["services"]
+env = s["sessiond"]["environment"]
+assert "SESSIOND_REDIS_URL" not in env, "sessiond must not name a Redis URL"
+name = env["SESSIOND_REDIS_MASTER_NAME"]
+names = sorted(k for k in s if k.startswith("sentinel-"))
+assert env["SESSIOND_REDIS_SENTINELS"] == ",".join(n + ":26379" for n in names), env
+for n in names:
+    cmd = " ".join(s[n]["command"])
+    assert "sentinel monitor %s redis-master 6379 2" % name in cmd, cmd
+assert s["redis-replica"]["command"].count("--replicaof") == 1
+print("docker-compose.sentinel.yml: %d sentinels monitor %s" % (len(names), name))
+PY
 
 # The nginx service's environment as shell assignments. python3-yaml comes
 # with docker-compose.
@@ -40,4 +60,4 @@ if [ -x "$nginx" ]; then
   "$nginx" -t -q -p "$tmp/run" -c "$tmp/nginx.conf" -e "$tmp/run/error.log"
   echo "nginx -t: the rendered configuration loads"
 fi
-echo "docker-compose.yml: valid"
+echo "docker-compose.yml, docker-compose.sentinel.yml: valid"

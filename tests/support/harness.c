@@ -50,7 +50,7 @@ int sd_test_free_port(void) {
  * redis-server
  * ------------------------------------------------------------------------ */
 
-static pid_t spawn(char *const argv[], const char *log_path) {
+pid_t sd_test_spawn(char *const argv[], const char *log_path) {
     pid_t pid = fork();
     if (pid != 0) return pid;
     if (log_path) {
@@ -98,7 +98,7 @@ int sd_test_redis_restart(sd_test_redis *r) {
     char *argv[] = {"redis-server", "--port", port, "--bind", "127.0.0.1",
                     "--dir", r->dir, "--save", "", "--appendonly", "yes",
                     "--appendfsync", "always", NULL};
-    r->pid = spawn(argv, log_path);
+    r->pid = sd_test_spawn(argv, log_path);
     if (r->pid < 0) return -1;
     return wait_redis(r);
 }
@@ -211,7 +211,7 @@ int sd_test_daemon_start(sd_test_daemon *d, const char *config_json,
         bin = fallback;
     }
     char *argv[] = {(char *)bin, "-c", d->config_path, NULL};
-    d->pid = spawn(argv, d->log_path);
+    d->pid = sd_test_spawn(argv, d->log_path);
     if (d->pid < 0) return -1;
     const char *probe = wait_ready ? "/readyz" : "/healthz";
     for (int i = 0; i < 400; i++) {

@@ -90,6 +90,10 @@ int sd_test_http_body(int port, const char *method, const char *path,
 int sd_test_header(const sd_test_response *res, const char *name, char *out,
                    size_t cap);
 
+/* Forks and execs argv (PATH searched), stdout and stderr appended to
+ * log_path when not NULL. Returns the child's pid or -1. */
+pid_t sd_test_spawn(char *const argv[], const char *log_path);
+
 /* A free TCP port on 127.0.0.1 (bound and released). */
 int sd_test_free_port(void);
 

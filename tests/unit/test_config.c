@@ -633,9 +633,65 @@ static void test_unknown_members(void **state) {
     fixture *f = *state;
     fails_with(f, "'lisen':'127.0.0.1:1',", "", "lisen: unknown field");
     fails_with(f, "", ",'colour':'red'", "instances[0].colour: unknown field");
-    fails_with(f, "'redis':{'password':'x'},", "", "redis.password: unknown field");
+    fails_with(f, "'redis':{'passwd':'x'},", "", "redis.passwd: unknown field");
     /* The struct's unit suffix is not the JSON name. */
     fails_with(f, "", ",'sliding_ms':1000", "instances[0].sliding_ms: unknown field");
+}
+
+/* Sentinel and Cluster topologies: one at a time, addresses checked, the
+ * node password apart from the URL's. */
+static void test_redis_topologies(void **state) {
+    fixture *f = *state;
+    ok_with(f,
+            "'redis':{'sentinels':['127.0.0.1:26379','s2.example:26380','[::1]:26381'],"
+            "'master_name':'mymaster','sentinel_password':'sp','password':'np'},",
+            "");
+    const sd_config *c = f->cfg;
+    assert_int_equal(c->nredis_sentinels, 3);
+    assert_string_equal(c->redis_sentinels[1], "s2.example:26380");
+    assert_string_equal(c->redis_master_name, "mymaster");
+    assert_string_equal(c->redis_sentinel_password, "sp");
+    assert_string_equal(sd_config_redis_password(c), "np");
+    assert_int_equal(c->nredis_cluster, 0);
+
+    ok_with(f, "'redis':{'cluster':['127.0.0.1:7000','127.0.0.1:7001']},", "");
+    assert_int_equal(f->cfg->nredis_cluster, 2);
+    assert_null(sd_config_redis_password(f->cfg));
+    ok_with(f, "'redis':{'url':'redis://:up@127.0.0.1:6379'},", "");
+    assert_string_equal(sd_config_redis_password(f->cfg), "up");
+    /* An empty list is no topology (an empty environment variable). */
+    ok_with(f, "'redis':{'sentinels':[],'cluster':[]},", "");
+
+    fails_with(f, "'redis':{'sentinels':['127.0.0.1:26379']},", "",
+               "redis.master_name: required with redis.sentinels (one word, e.g. "
+               "\"mymaster\")");
+    fails_with(f, "'redis':{'sentinels':['127.0.0.1:26379','h:0'],'master_name':'m'},", "",
+               "redis.sentinels[1]: port must be a number from 1 to 65535");
+    fails_with(f, "'redis':{'cluster':['nohost']},", "",
+               "redis.cluster[0]: must be \"host:port\", e.g. \"127.0.0.1:8080\"");
+    fails_with(f,
+               "'redis':{'sentinels':['a:1'],'master_name':'m','cluster':['b:2']},", "",
+               "redis.cluster: cannot be combined with redis.sentinels: choose one "
+               "topology");
+    fails_with(f, "'redis':{'url':'redis://127.0.0.1','cluster':['b:2']},", "",
+               "redis.url: cannot be combined with redis.cluster (a password goes in "
+               "redis.password)");
+    fails_with(f, "'redis':{'master_name':'m'},", "",
+               "redis.master_name: needs redis.sentinels");
+    fails_with(f, "'redis':{'sentinel_password':'x'},", "",
+               "redis.sentinel_password: needs redis.sentinels");
+
+    char *envp[] = {"SESSIOND_REDIS_SENTINELS=127.0.0.1:1, 127.0.0.1:2",
+                    "SESSIOND_REDIS_MASTER_NAME=env-master", NULL};
+    assert_int_equal(load_with(f, "", "", envp), 0);
+    assert_int_equal(f->cfg->nredis_sentinels, 2);
+    assert_string_equal(f->cfg->redis_sentinels[1], "127.0.0.1:2");
+    assert_string_equal(f->cfg->redis_master_name, "env-master");
+    char *env_cluster[] = {"SESSIOND_REDIS_CLUSTER=127.0.0.1:7000",
+                           "SESSIOND_REDIS_URL=redis://127.0.0.1:1", NULL};
+    assert_int_equal(load_with(f, "", "", env_cluster), SD_EINVAL);
+    assert_string_equal(f->err, "redis.url: cannot be combined with redis.cluster (a "
+                                "password goes in redis.password)");
 }
 
 static void test_invalid_json(void **state) {
@@ -1063,6 +1119,7 @@ int main(void) {
         T(test_redis_url_errors),
         T(test_redis_password_never_in_messages),
         T(test_unknown_members),
+        T(test_redis_topologies),
         T(test_invalid_json),
         T(test_missing_file),
         T(test_instance_rules),
