@@ -37,12 +37,16 @@
   ARGV[12] per-subject session cap; 0 = none
   ARGV[13] event stream length cap (approximate)
   ARGV[14] replica id, recorded in events
+  ARGV[15] deadline on Redis's clock (ms): a call that runs later than this
+           was already answered 503 by its worker (Redis stalled), so it
+           does nothing; 0 = none
 
   Returns one of (codes mirror enum sd_script_result in src/store/script_result.h):
     {1, id, opened_at, expires_at, requests, used, limit, idle, absolute}  opened
     {2, id, opened_at, expires_at, requests, used, limit, idle, absolute}  resumed
     {3, retry_after_ms, used, limit, reason, idle, absolute}               denied
     {8}                                                                    revoked
+    {16}                                                                   too late
   used and limit are -1 when ARGV[11] is "0". reason is "license_limit" or
   "subject_limit". retry_after_ms is -1 when no open session will ever free
   a slot (limit 0). idle and absolute count the expired sessions this call
@@ -61,9 +65,11 @@ local sliding, absolute = tonumber(ARGV[3]), tonumber(ARGV[4])
 local want_usage = ARGV[11] == '1'
 local subject_cap = tonumber(ARGV[12])
 
-if redis.call('EXISTS', revoked) == 1 then return {8} end
-
 local now = now_ms()
+local deadline_ms = tonumber(ARGV[15])
+if deadline_ms > 0 and now > deadline_ms then return {16} end
+
+if redis.call('EXISTS', revoked) == 1 then return {8} end
 local closed_idle, closed_absolute = 0, 0
 
 local function usage()

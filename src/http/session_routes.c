@@ -121,6 +121,9 @@ static void on_open_reply(int err, const redisReply *reply, void *data) {
     if (!err) err = sd_session_parse(reply, &res);
     if (!err) sd_worker_count(sr->x.srv->worker, sr->inst, &res, SD_CLOSED_LOGOUT);
     if (!err && res.code == SD_SCRIPT_REVOKED) err = SD_ETOKEN_REVOKED;
+    /* Only a reply slower than the time-out can say this; its timer has
+     * fired or is about to. */
+    if (!err && res.code == SD_SCRIPT_TOO_LATE) err = SD_ESTORE_TIMEOUT;
     if (!err && res.code != SD_SCRIPT_OPENED && res.code != SD_SCRIPT_RESUMED &&
         res.code != SD_SCRIPT_DENIED)
         err = SD_ESTORE_REPLY;

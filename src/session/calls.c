@@ -106,6 +106,10 @@ int sd_session_open_or_resume(sd_store *store, const sd_instance *inst,
     add_str(&a, inst->subject_cap_arg);
     add_str(&a, inst->events_max_arg);
     add_str(&a, inst->replica);
+    /* Past this (Redis time) the client has had its 503: do nothing. */
+    char deadline[24];
+    snprintf(deadline, sizeof deadline, "%lld", (long long)sd_store_deadline_ms(store));
+    add_str(&a, deadline);
     rc = sd_store_call_late(store, SD_SCRIPT_OPEN_OR_RESUME, 9, a.n, a.v, a.len, cb, data,
                             on_late_open, (void *)inst, id);
     free(revoked_owned);
@@ -281,6 +285,7 @@ int sd_session_parse(const redisReply *reply, sd_session_result *out) {
             return SD_ESTORE_REPLY;
         return 0;
     case SD_SCRIPT_REVOKED:
+    case SD_SCRIPT_TOO_LATE:
         return 0;
     default:
         return SD_ESTORE_REPLY;

@@ -2,6 +2,7 @@
  * ROLE in Sentinel mode, SCRIPT LOAD of every embedded script), back-off
  * and teardown. What a lost or ready connection means is the store's
  * business (store_link_up / store_link_down). */
+#include "core/clock.h"
 #include "store/store_internal.h"
 
 #include <stdio.h>
@@ -17,6 +18,7 @@
  * SCRIPT LOAD, these two for the others. */
 #define HS_PLAIN ((uintptr_t)0)
 #define HS_ROLE ((uintptr_t)(SD_SCRIPT_COUNT + 1))
+#define HS_TIME ((uintptr_t)(SD_SCRIPT_COUNT + 2))
 
 static struct timeval ms_to_tv(int64_t ms) {
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
@@ -117,6 +119,10 @@ static void on_handshake_reply(redisAsyncContext *ac, void *r, void *privdata) {
         return;
     }
     if (idx == HS_PLAIN) return;
+    if (idx == HS_TIME) {
+        link_note_time(link, reply);
+        return;
+    }
     if (reply->type != REDIS_REPLY_STRING || reply->len != 40 ||
         memcmp(link->store->sha[idx - 1], reply->str, 40) != 0) {
         link_drop(link, "handshake refused: SCRIPT LOAD gave another hash", 0);
@@ -174,9 +180,33 @@ void link_connect(store_link *link) {
                           store->db);
     if (link->check_role)
         redisAsyncCommand(ac, on_handshake_reply, (void *)HS_ROLE, "ROLE");
+    redisAsyncCommand(ac, on_handshake_reply, (void *)HS_TIME, "TIME");
     link->scripts_pending = SD_SCRIPT_COUNT;
     for (uintptr_t i = 0; i < SD_SCRIPT_COUNT; i++)
         send_script_load(ac, store->scripts[i], i + 1);
+}
+
+void link_note_time(store_link *link, const redisReply *reply) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_STRING)
+        return;
+    int64_t redis_ms = strtoll(reply->element[0]->str, NULL, 10) * 1000 +
+                       strtoll(reply->element[1]->str, NULL, 10) / 1000;
+    /* Measured when the reply arrives: late by the one-way latency, which
+     * only makes deadlines that much earlier (safe). */
+    link->clock_offset_ms = redis_ms - sd_monotonic_ms();
+    link->clock_known = 1;
+}
+
+static void on_time_reply(redisAsyncContext *ac, void *r, void *privdata) {
+    store_link *link = privdata;
+    if (r && link->state == LINK_READY) link_note_time(link, r);
+}
+
+void link_sync_clock(store_link *link) {
+    if (link->state != LINK_READY || !link->ac) return;
+    redisAsyncCommand(link->ac, on_time_reply, link, "TIME");
 }
 
 int link_send(store_link *link, redisCallbackFn *fn, void *privdata, int argc,

@@ -19,6 +19,7 @@ typedef enum sd_script_result {
     SD_SCRIPT_REVOCATION = 13, /* revoke: recorded (1) or already expired (0) */
     SD_SCRIPT_CHECKED_SLOTS = 14, /* check_slots: one batch of slot entries */
     SD_SCRIPT_CHECKED_KEYS = 15,  /* check_keys: one SCAN step of keys */
+    SD_SCRIPT_TOO_LATE = 16, /* open_or_resume: ran after its deadline; did nothing */
 } sd_script_result;
 
 /* The scripts the store loads, by position in its script table. */

@@ -691,6 +691,19 @@ int sd_store_command(sd_store *store, int argc, const char **argv, const size_t 
     return start_call(store, call, 0);
 }
 
+int64_t sd_store_deadline_ms(const sd_store *store) {
+    for (size_t i = 0; i < store->nlinks; i++) {
+        const store_link *link = store->links[i];
+        if (link->clock_known)
+            return sd_monotonic_ms() + link->clock_offset_ms + store->timeout_ms;
+    }
+    return 0;
+}
+
+void sd_store_sync_clock(sd_store *store) {
+    for (size_t i = 0; i < store->nlinks; i++) link_sync_clock(store->links[i]);
+}
+
 const char *sd_store_last_error(const sd_store *store) {
     return store->last_error[0] ? store->last_error : NULL;
 }

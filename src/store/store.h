@@ -89,6 +89,17 @@ const sd_store_stats *sd_store_get_stats(const sd_store *store);
  * none has failed yet (for tools that report instead of retrying). */
 const char *sd_store_last_error(const sd_store *store);
 
+/* The time on Redis's clock (ms since the epoch) by which a call sent now
+ * is answered by the store's time-out: scripts given it refuse to act when
+ * they run later than that (a stalled Redis waking up), so a request its
+ * client was told failed changes nothing. 0 while Redis's clock is not
+ * known yet. In Cluster mode the first node's clock stands for all. */
+int64_t sd_store_deadline_ms(const sd_store *store);
+
+/* Measures Redis's clock again on every connection (the worker does it each
+ * sweep, so a clock step on the Redis host is followed within a second). */
+void sd_store_sync_clock(sd_store *store);
+
 /* 1 when connected with every script loaded (Cluster: to every master of a
  * slot map that covers every slot), else 0. */
 int sd_store_ready(const sd_store *store);

@@ -47,6 +47,11 @@ struct store_link {
     int64_t backoff_ms;
     struct event reconnect_timer;
     struct event handshake_timer;
+    /* Redis's clock (TIME, ms) minus our monotonic ms, measured at each
+     * handshake and every sweep: how call deadlines reach the scripts in
+     * Redis's own time. */
+    int64_t clock_offset_ms;
+    int clock_known;
     /* Cluster: calls redirected here while it was not ready; sent when it
      * becomes ready, failed when it goes down. */
     store_call *waiting;
@@ -158,6 +163,12 @@ void link_drop(store_link *link, const char *why, int quiet);
 /* Schedules link_connect (through store_link_reconnect) after the current
  * back-off, then doubles it up to the store's cap. */
 void link_schedule_reconnect(store_link *link);
+
+/* Records the offset of Redis's clock from a TIME reply. */
+void link_note_time(store_link *link, const redisReply *reply);
+
+/* Sends TIME on a ready link to measure the offset again. */
+void link_sync_clock(store_link *link);
 
 /* Changes where the link connects next time. */
 void link_set_address(store_link *link, const char *host, uint16_t port);

@@ -124,6 +124,7 @@ static void on_sweep_timer(evutil_socket_t fd, short what, void *arg) {
                          .tv_usec = (w->cfg->sweep_interval_ms % 1000) * 1000};
     evtimer_add(&w->sweep_timer, &tv);
     if (!sd_store_ready(w->store)) return;
+    sd_store_sync_clock(w->store);
     for (size_t i = 0; i < w->ninstances; i++) {
         const sd_instance *inst = &w->instances[i];
         /* Re-seeding each tick is one HSETNX; it restores settings lost to
