@@ -44,7 +44,10 @@ if not id then return {5, 0, 0} end
 local now = now_ms()
 local expiry = redis.call('ZSCORE', ctx.slots, id)
 if not expiry then return {5, 0, 0} end
-if redis.call('PEXPIRETIME', ctx.prefix .. 'session:' .. id) <= now then
+-- -2: the key is gone; -1: a key that lost its TTL (damage, see
+-- `sessionctl check`), which is still an open session to close.
+local at = redis.call('PEXPIRETIME', ctx.prefix .. 'session:' .. id)
+if at == -2 or (at >= 0 and at <= now) then
   -- Already expired, not yet reaped: closed by time, not by this call.
   local m = meta_of(ctx, id)
   local reason = expiry_reason(m.d, tonumber(expiry))

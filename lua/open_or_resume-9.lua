@@ -82,7 +82,9 @@ end
 local id = redis.call('GET', binding)
 if id then
   local session = ctx.prefix .. 'session:' .. id
-  if redis.call('PEXPIRETIME', session) > now then
+  -- -1 is a key that lost its TTL (damage): still open; resuming repairs it.
+  local at = redis.call('PEXPIRETIME', session)
+  if at > now or at == -1 then
     local f = redis.call('HMGET', session, 'opened_at', 'absolute_deadline',
                          'seat')
     local deadline = tonumber(f[2])

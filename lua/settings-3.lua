@@ -12,33 +12,68 @@
   ARGV[2]    who made the change, recorded in the event (replica or "sessionctl")
   ARGV[3]    new limit (digits), or "" to keep it
   ARGV[4]    reserved list change: "keep", "replace", "add" or "remove"
-  ARGV[5..n] subjects for "replace", "add" or "remove"
+  ARGV[5]    the subjects for "replace", "add" or "remove", as a JSON array
+             of strings (one argument however many there are)
 
   Returns {12, limit, reserved}: the settings after the change (limit -1
   when the pool has none). A "settings" event records every change.
-  Errors: {err = "bad limit"}, {err = "bad mode"}.
+  Errors, with nothing changed: {err = "bad limit"}, {err = "bad mode"},
+  {err = "bad subjects"}, {err = "more reserved subjects than licenses"}
+  (a seat promised to each could not be kept).
 ]]
 
 local pool, reserved, events = KEYS[1], KEYS[2], KEYS[3]
 local mode = ARGV[4]
-local subjects = {}
-for i = 5, #ARGV do subjects[#subjects + 1] = ARGV[i] end
-
-if ARGV[3] ~= '' then
-  if not string.match(ARGV[3], '^%d+$') or #ARGV[3] > 15 then
-    return redis.error_reply('bad limit')
-  end
-  redis.call('HSET', pool, 'limit', ARGV[3])
+local ok, subjects = pcall(cjson.decode, ARGV[5] or '[]')
+if not ok or type(subjects) ~= 'table' then return redis.error_reply('bad subjects') end
+for i, s in ipairs(subjects) do
+  if type(s) ~= 'string' or s == '' then return redis.error_reply('bad subjects') end
 end
+if mode ~= 'keep' and mode ~= 'replace' and mode ~= 'add' and mode ~= 'remove' then
+  return redis.error_reply('bad mode')
+end
+if ARGV[3] ~= '' and (not string.match(ARGV[3], '^%d+$') or #ARGV[3] > 15) then
+  return redis.error_reply('bad limit')
+end
+
+-- The promise must stay keepable: no more reserved subjects than licenses.
+local new_limit = tonumber(ARGV[3]) or tonumber(redis.call('HGET', pool, 'limit'))
+local count = redis.call('SCARD', reserved)
+if mode == 'replace' then
+  local unique = {}
+  count = 0
+  for _, s in ipairs(subjects) do
+    if not unique[s] then unique[s] = true; count = count + 1 end
+  end
+elseif mode == 'add' then
+  local seen = {}
+  for _, s in ipairs(subjects) do
+    if not seen[s] and redis.call('SISMEMBER', reserved, s) == 0 then
+      seen[s] = true
+      count = count + 1
+    end
+  end
+end
+if new_limit and mode ~= 'remove' and count > new_limit then
+  return redis.error_reply('more reserved subjects than licenses')
+end
+
+-- SADD/SREM in slices: unpack() of a long list would overflow Lua's stack.
+local function each_slice(command)
+  for first = 1, #subjects, 500 do
+    redis.call(command, reserved,
+               unpack(subjects, first, math.min(first + 499, #subjects)))
+  end
+end
+
+if ARGV[3] ~= '' then redis.call('HSET', pool, 'limit', ARGV[3]) end
 if mode == 'replace' then
   redis.call('DEL', reserved)
-  if #subjects > 0 then redis.call('SADD', reserved, unpack(subjects)) end
+  each_slice('SADD')
 elseif mode == 'add' then
-  if #subjects > 0 then redis.call('SADD', reserved, unpack(subjects)) end
+  each_slice('SADD')
 elseif mode == 'remove' then
-  if #subjects > 0 then redis.call('SREM', reserved, unpack(subjects)) end
-elseif mode ~= 'keep' then
-  return redis.error_reply('bad mode')
+  each_slice('SREM')
 end
 
 local limit = tonumber(redis.call('HGET', pool, 'limit')) or -1

@@ -61,6 +61,7 @@ typedef enum sd_err {
     /* Requests. */
     SD_EBAD_REQUEST = -300,     /* malformed request body or parameter */
     SD_EFORBIDDEN,              /* authenticated, but lacks the admin scope */
+    SD_ERESERVED_OVER_LIMIT,    /* more reserved subjects than licenses */
 } sd_err;
 
 /* 1 when err is a token rejection. Codes of a group count up from the

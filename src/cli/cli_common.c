@@ -36,6 +36,9 @@ int cli_option_error(const char *cmd, char **argv, int c) {
      * long option's optopt is 0, so the word itself is the best thing to
      * name. */
     const char *word = optind > 0 ? argv[optind - 1] : "?";
+    /* A short option (optopt set) may sit inside a word: name it alone. */
+    char shortopt[3] = {'-', (char)optopt, '\0'};
+    if (optopt > 0 && optopt < 128) word = shortopt;
     if (c == ':')
         cli_error("%s: option '%s' needs a value (see 'sessionctl %s --help')", cmd, word,
                   cmd);

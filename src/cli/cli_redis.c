@@ -387,6 +387,31 @@ void cli_free_names(char **names, size_t count) {
     free(names);
 }
 
+/* A mistyped --instance must not create a phantom instance (a write to its
+ * pool would): every instance a worker serves has pool settings. Returns
+ * CLI_EXIT_OK, or CLI_EXIT_FAILURE after naming the ones that exist. */
+static int instance_exists(cli_conn *c, const sd_instance *inst, const char *cmd) {
+    const char *argv[2] = {"EXISTS", inst->key[SD_KEY_POOL]};
+    redisReply *r = cli_redis_command(c, cmd, 2, argv);
+    if (!r) return CLI_EXIT_FAILURE;
+    int exists = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    cli_reply_free(r);
+    if (exists) return CLI_EXIT_OK;
+    char **names;
+    size_t n;
+    char known[512] = "";
+    if (cli_list_instances(c, &names, &n) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            size_t used = strlen(known);
+            snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "", names[i]);
+        }
+        cli_free_names(names, n);
+    }
+    cli_error("%s: no instance '%s' in Redis (instances: %s)", cmd, inst->name,
+              known[0] ? known : "none");
+    return CLI_EXIT_FAILURE;
+}
+
 int cli_pick_instance(cli_conn *c, const cli_redis_opts *o, const char *cmd,
                       sd_instance *inst) {
     if (o->instance) {
@@ -395,7 +420,7 @@ int cli_pick_instance(cli_conn *c, const cli_redis_opts *o, const char *cmd,
                       o->instance);
             return CLI_EXIT_USAGE;
         }
-        return CLI_EXIT_OK;
+        return instance_exists(c, inst, cmd);
     }
     char **names;
     size_t n;
@@ -464,11 +489,8 @@ int cli_instance_names(cli_conn *c, const cli_redis_opts *o, const char *cmd,
                        char ***names, size_t *count) {
     if (!o->instance) return cli_list_instances(c, names, count) ? CLI_EXIT_FAILURE : 0;
     sd_instance probe;
-    if (sd_instance_init_names(&probe, o->instance, 0, NULL) != 0) {
-        cli_error("%s: --instance '%s': expected 1 to 64 of [A-Za-z0-9_-]", cmd,
-                  o->instance);
-        return CLI_EXIT_USAGE;
-    }
+    int rc = cli_pick_instance(c, o, cmd, &probe);
+    if (rc != CLI_EXIT_OK) return rc;
     *count = 0;
     *names = malloc(sizeof **names);
     if (!*names || !((*names)[0] = strdup(o->instance))) {

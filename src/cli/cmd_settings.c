@@ -163,15 +163,19 @@ static int revoke_option(int c, const char *arg, void *ctx) {
     int64_t *until = ctx;
     int64_t v;
     if (c != OPT_UNTIL) return -1;
-    if (arg[0] == '+' && cli_parse_seconds(arg + 1, &v) == 0 && v > 0) {
-        *until = (int64_t)time(NULL) + v;
+    /* As the admin API: a revocation longer than a token can live is a
+     * typo, and its key would outlive any use. */
+    const int64_t max_s = 366LL * 24 * 3600, now = (int64_t)time(NULL);
+    if (arg[0] == '+' && cli_parse_seconds(arg + 1, &v) == 0 && v > 0 && v <= max_s) {
+        *until = now + v;
         return 0;
     }
-    if (cli_parse_epoch(arg, &v) == 0 && v > 0) {
+    if (arg[0] != '+' && cli_parse_epoch(arg, &v) == 0 && v > 0 && v <= now + max_s) {
         *until = v;
         return 0;
     }
-    cli_error("revoke: --until '%s': expected seconds since the epoch or +DURATION",
+    cli_error("revoke: --until '%s': expected the token's exp (seconds since the "
+              "epoch, at most a year ahead) or +DURATION",
               arg);
     return -1;
 }

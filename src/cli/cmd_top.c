@@ -67,6 +67,7 @@ static void raw_terminal(void) {
 /* Waits up to ms for a key; returns 1 when 'q' was pressed. A closed stdin
  * (not a terminal) is only waited on, never read again. */
 static int wait_for_quit(int ms, int *stdin_open) {
+    int64_t until = sd_monotonic_ms() + ms;
     if (!*stdin_open) {
         poll(NULL, 0, ms);
         return 0;
@@ -76,7 +77,10 @@ static int wait_for_quit(int ms, int *stdin_open) {
     char buf[64];
     ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
     if (n <= 0) {
+        /* End of input: keep the rhythm, never read it again. */
         *stdin_open = 0;
+        int64_t left = until - sd_monotonic_ms();
+        if (left > 0) poll(NULL, 0, (int)left);
         return 0;
     }
     return memchr(buf, 'q', (size_t)n) != NULL || memchr(buf, 'Q', (size_t)n) != NULL;
@@ -162,7 +166,8 @@ static int frame(cli_conn *c, const cli_redis_opts *o) {
     if (cli_instance_names(c, o, "top", &names, &n) != CLI_EXIT_OK) return -1;
     json_t *lines = json_array();
     char stamp[32] = "";
-    printf("\033[H\033[2J");
+    /* Redraw in place on a terminal; into a pipe, frames just follow. */
+    if (isatty(STDOUT_FILENO)) printf("\033[H\033[2J");
     for (size_t i = 0; i < n; i++) {
         sd_instance inst;
         cli_instance(&inst, names[i]);
@@ -203,7 +208,7 @@ static int frame(cli_conn *c, const cli_redis_opts *o) {
     printf("\nnewest events (UTC %s)\n", stamp[0] ? stamp + 11 : "-");
     for (size_t i = 0; sorted && i < count && i < NEWEST; i++)
         printf("  %s\n", json_string_value(json_object_get(sorted[i], "text")));
-    printf("\npress q to quit\n");
+    if (isatty(STDIN_FILENO)) printf("\npress q to quit\n");
     fflush(stdout);
     free(sorted);
     json_decref(lines);
@@ -224,6 +229,10 @@ int cli_cmd_top(int argc, char **argv) {
     if (rc >= 0) return rc;
     if (optind < argc) {
         cli_error("top: unexpected argument '%s'", argv[optind]);
+        return CLI_EXIT_USAGE;
+    }
+    if (o.json) {
+        cli_error("top: no --json (it is a view); use 'usage --json' or 'events --json'");
         return CLI_EXIT_USAGE;
     }
     sd_instance probe;

@@ -49,6 +49,7 @@ static const error_entry errors[] = {
     {SD_EKEYS_UNAVAILABLE, "keys_unavailable", "the instance's signing keys have not been fetched yet"},
     {SD_EBAD_REQUEST, "bad_request", "the request body or a parameter is malformed"},
     {SD_EFORBIDDEN, "insufficient_scope", "the token lacks the admin scope"},
+    {SD_ERESERVED_OVER_LIMIT, "reserved_over_limit", "more reserved subjects than licenses: a seat could not be kept for each"},
 };
 
 static const error_entry *find(int code) {

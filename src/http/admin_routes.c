@@ -122,6 +122,9 @@ static void on_usage_reply(int err, const redisReply *reply, void *data) {
 /* After a change of the settings, answer with the whole license document. */
 static void on_settings_reply(int err, const redisReply *reply, void *data) {
     admin_request *ar = data;
+    if (!err && reply && reply->type == REDIS_REPLY_ERROR &&
+        strstr(reply->str, "more reserved subjects than licenses"))
+        err = SD_ERESERVED_OVER_LIMIT;
     if (!err && (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3))
         err = SD_ESTORE_REPLY;
     if (!err) {

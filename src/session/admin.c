@@ -52,29 +52,28 @@ int sd_admin_show(sd_store *store, const sd_instance *inst, const char *id,
 int sd_admin_settings(sd_store *store, const sd_instance *inst, const char *limit,
                       const char *mode, const char *const *subjects, size_t n,
                       const char *actor, sd_store_cb *cb, void *data) {
-    size_t argc = 7 + n;
-    const char **v = malloc(argc * sizeof *v);
-    size_t *len = malloc(argc * sizeof *len);
-    int rc = SD_ENOMEM;
-    if (v && len) {
-        const char *fixed[7] = {
-            inst->key[SD_KEY_POOL], inst->key[SD_KEY_RESERVED],
-            inst->key[SD_KEY_EVENTS], inst->events_max_arg, actor,
-            limit ? limit : "", mode,
-        };
-        for (size_t i = 0; i < 7; i++) {
-            v[i] = fixed[i];
-            len[i] = strlen(fixed[i]);
+    /* The subjects travel as one JSON array: any number of them fits in one
+     * argument. */
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < n; i++)
+        if (json_array_append_new(list, json_string(subjects[i])) != 0) {
+            json_decref(list);
+            list = NULL;
         }
-        for (size_t i = 0; i < n; i++) {
-            v[7 + i] = subjects[i];
-            len[7 + i] = strlen(subjects[i]);
-        }
-        rc = sd_store_call(store, SD_SCRIPT_SETTINGS_CHANGE, 3, (int)argc, v, len, cb,
-                           data);
-    }
-    free(v);
-    free(len);
+    char *text = list ? json_dumps(list, JSON_COMPACT) : NULL;
+    json_decref(list);
+    if (!text) return SD_ENOMEM;
+    script_args a = {.n = 0};
+    add_key(&a, inst, SD_KEY_POOL);
+    add_key(&a, inst, SD_KEY_RESERVED);
+    add_key(&a, inst, SD_KEY_EVENTS);
+    add_str(&a, inst->events_max_arg);
+    add_str(&a, actor);
+    add_str(&a, limit ? limit : "");
+    add_str(&a, mode);
+    add_str(&a, text);
+    int rc = sd_store_call(store, SD_SCRIPT_SETTINGS_CHANGE, 3, a.n, a.v, a.len, cb, data);
+    free(text);
     return rc;
 }
 

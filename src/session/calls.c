@@ -15,10 +15,16 @@
  * for a mass expiry; the periodic sweep removes the rest. */
 #define CLAIM_REAP_BATCH "100"
 
-/* A new public session id: 128 random bits, base64url (22 characters). */
+/* A new public session id: 128 random bits, base64url (22 characters).
+ * Its first character is a letter or digit (drawn again otherwise, 1 time
+ * in 32), so an id never looks like an option on a command line. */
 static int new_session_id(char out[32]) {
     unsigned char raw[16];
-    if (RAND_bytes(raw, sizeof raw) != 1) return SD_ENOMEM;
+    do {
+        if (RAND_bytes(raw, sizeof raw) != 1) return SD_ENOMEM;
+        /* The first character encodes the top 6 bits of raw[0]: 62 and 63
+         * are '-' and '_'. */
+    } while ((raw[0] >> 2) >= 62);
     return sd_b64url_encode(raw, sizeof raw, out, 32, NULL);
 }
 

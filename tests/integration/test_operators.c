@@ -239,6 +239,12 @@ static void test_admin_license_get_and_put(void **state) {
      * revocation of the first test. */
     assert_int_equal(sd_test_redis_int(&stack.redis, "XLEN sd:{ops}:events"), 5);
 
+    /* More reserved subjects than licenses: refused, nothing changed. */
+    admin("PUT", path, SECRET, "{\"limit\": 1, \"reserved\": [\"x\", \"y\"]}", &res);
+    expect_error(&res, 400, "bad_request", "reserved_over_limit");
+    assert_int_equal(sd_test_redis_int(&stack.redis, "HGET sd:{ops}:pool limit"), 4);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "SCARD sd:{ops}:reserved"), 0);
+
     admin("PUT", path, SECRET, "{\"limit\": 3}", &res);
     assert_int_equal(res.status, 200);
     free(a);

@@ -267,13 +267,84 @@ static void test_close_limit_reserve_revoke(void **state) {
     sd_test_run_free(&r);
     assert_int_equal(sd_test_redis_int(&stack.redis, "EXISTS sd:{beta}:revoked:jti-z"), 0);
 
+    /* A mistyped instance is an error, and creates nothing. */
+    ctl(&r, "limit", "set", "7", "--instance", "ghost", NULL);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "no instance 'ghost' in Redis (instances: acme, beta)"));
+    assert_int_equal(sd_test_redis_int(&stack.redis, "EXISTS sd:{ghost}:pool"), 0);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "EXISTS sd:{ghost}:events"), 0);
+    sd_test_run_free(&r);
+    ctl(&r, "usage", "--instance", "ghost", NULL);
+    assert_int_equal(r.status, 1);
+    sd_test_run_free(&r);
+
+    /* Any number of reserved subjects, but never more than licenses. */
+    char *argv_many[40];
+    static char names[30][8];
+    for (int i = 0; i < 30; i++) snprintf(names[i], sizeof names[i], "r%02d", i);
+    ctl(&r, "reserve", "add", names[0], names[1], names[2], names[3], names[4], names[5],
+        names[6], names[7], names[8], names[9], names[10], names[11], names[12],
+        names[13], names[14], names[15], names[16], names[17], names[18], names[19],
+        names[20], names[21], names[22], names[23], names[24], names[25], names[26],
+        names[27], names[28], names[29], "--instance", "beta", NULL);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "more reserved subjects than licenses"));
+    assert_int_equal(sd_test_redis_int(&stack.redis, "SCARD sd:{beta}:reserved"), 1);
+    sd_test_run_free(&r);
+    ctl(&r, "limit", "set", "40", "--instance", "beta", NULL);
+    sd_test_run_free(&r);
+    ctl(&r, "reserve", "add", names[0], names[1], names[2], names[3], names[4], names[5],
+        names[6], names[7], names[8], names[9], names[10], names[11], names[12],
+        names[13], names[14], names[15], names[16], names[17], names[18], names[19],
+        names[20], names[21], names[22], names[23], names[24], names[25], names[26],
+        names[27], names[28], names[29], "--instance", "beta", NULL);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, "beta: limit 40, 31 reserved subject(s)\n");
+    sd_test_run_free(&r);
+    /* Below the reserved count the limit cannot go. */
+    ctl(&r, "limit", "set", "5", "--instance", "beta", NULL);
+    assert_int_equal(r.status, 1);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "HGET sd:{beta}:pool limit"), 40);
+    sd_test_run_free(&r);
+    (void)argv_many;
+    for (int i = 0; i < 30; i++) {
+        ctl(&r, "reserve", "remove", names[i], "--instance", "beta", NULL);
+        assert_int_equal(r.status, 0);
+        sd_test_run_free(&r);
+    }
+
+    /* A revocation cannot outlive any token by years. */
+    ctl(&r, "revoke", "jti-w", "--until", "9999999999999", "--instance", "beta", NULL);
+    assert_int_equal(r.status, 2);
+    sd_test_run_free(&r);
+    ctl(&r, "revoke", "jti-w", "--until", "+400d", "--instance", "beta", NULL);
+    assert_int_equal(r.status, 2);
+    sd_test_run_free(&r);
+
+    /* A session whose key lost its TTL is still open: close closes it. */
+    char damaged[64];
+    assert_int_equal(open_session("beta", "eve", damaged), 200);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "PERSIST sd:{beta}:session:%s", damaged),
+                     1);
+    ctl(&r, "close", damaged, "--instance", "beta", NULL);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "EXISTS sd:{beta}:session:%s", damaged),
+                     0);
+    sd_test_run_free(&r);
+
     ctl(&r, "limit", "set", "2", "--instance", "beta", NULL);
     sd_test_run_free(&r);
 }
 
 static void test_events_show_the_stream(void **state) {
     sd_test_run_result r;
-    /* beta's history ends: revoked jti-x, revoked jti-y, settings (limit 2). */
+    /* Two known events last: a revocation, then a settings change. */
+    ctl(&r, "revoke", "jti-y", "--until", "+10m", "--instance", "beta", NULL);
+    assert_int_equal(r.status, 0);
+    sd_test_run_free(&r);
+    ctl(&r, "limit", "set", "2", "--instance", "beta", NULL);
+    assert_int_equal(r.status, 0);
+    sd_test_run_free(&r);
     ctl(&r, "events", "--instance", "beta", "--count", "2", "--json", NULL);
     assert_int_equal(r.status, 0);
     char *second = strchr(r.out, '\n');
@@ -388,6 +459,16 @@ static void test_check_finds_every_kind_of_damage(void **state) {
 
 static void test_top_draws_and_quits(void **state) {
     sd_test_run_result r;
+    ctl(&r, "top", "--json", NULL);
+    assert_int_equal(r.status, 2);
+    sd_test_run_free(&r);
+    /* Two redraws take about a second, even with no terminal on stdin. */
+    long long t_start = sd_test_now_ms();
+    ctl(&r, "top", "--iterations", "2", NULL);
+    assert_int_equal(r.status, 0);
+    if (sd_test_now_ms() - t_start < 900) fail_msg("two redraws took under a second");
+    assert_null(strstr(r.out, "\033[2J"));
+    sd_test_run_free(&r);
     ctl(&r, "top", "--iterations", "1", NULL);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "acme"));
