@@ -532,6 +532,13 @@ static int transmit(store_call *call, store_link *link) {
     if (!call->started) {
         call->started = 1;
         call->sent_at = sd_monotonic_ns();
+        /* evtimer_add counts from the loop's cached time, which lags the
+         * clock by however long this loop iteration has run so far. The
+         * call's deadline on Redis's clock (sd_store_deadline_ms) was taken
+         * from the fresh clock, so refresh the cache: the time-out then
+         * fires no earlier than that deadline, and a call Redis runs after
+         * its client got 503 is always refused there. */
+        event_base_update_cache_time(store->base);
         evtimer_add(&call->timer, &store->timeout);
         store->stats.calls++;
     }
@@ -691,17 +698,24 @@ int sd_store_command(sd_store *store, int argc, const char **argv, const size_t 
     return start_call(store, call, 0);
 }
 
+/* Milliseconds the deadline sent to Redis keeps before the worker's own
+ * time-out: both clocks are read in whole milliseconds, and the time-out
+ * timer may round to the millisecond as well. */
+#define DEADLINE_GUARD_MS 2
+
 int64_t sd_store_deadline_ms(const sd_store *store) {
     for (size_t i = 0; i < store->nlinks; i++) {
         const store_link *link = store->links[i];
         if (link->clock_known)
-            return sd_monotonic_ms() + link->clock_offset_ms + store->timeout_ms;
+            return sd_monotonic_ms() + link->clock_offset_ms + store->timeout_ms -
+                   DEADLINE_GUARD_MS;
     }
     return 0;
 }
 
 void sd_store_sync_clock(sd_store *store) {
-    for (size_t i = 0; i < store->nlinks; i++) link_sync_clock(store->links[i]);
+    for (size_t i = 0; i < store->nlinks; i++)
+        link_sync_clock(store->links[i]);
 }
 
 const char *sd_store_last_error(const sd_store *store) {
