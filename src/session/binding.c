@@ -20,8 +20,8 @@ const char *sd_session_kind_name(sd_session_kind kind) {
 /* Picks the first rule the token satisfies; writes its tag and value. The
  * token rule always applies, so this always picks one. */
 static void pick_rule(const sd_instance *inst, const sd_claims *claims,
-                      sd_session_kind kind, const char **tag,
-                      const unsigned char **value, size_t *value_len) {
+                      sd_session_kind kind, const char **tag, const unsigned char **value,
+                      size_t *value_len) {
     for (size_t i = 0; i < inst->cfg->nbinding; i++) {
         switch (inst->cfg->binding[i]) {
         case SD_BIND_SID:
@@ -40,8 +40,7 @@ static void pick_rule(const sd_instance *inst, const sd_claims *claims,
                 return;
             }
             break;
-        case SD_BIND_TOKEN:
-            goto token;
+        case SD_BIND_TOKEN: goto token;
         }
     }
 token:
@@ -56,8 +55,8 @@ token:
     }
 }
 
-void sd_binding_of(const sd_instance *inst, const sd_claims *claims,
-                   sd_session_kind kind, sd_binding *out) {
+void sd_binding_of(const sd_instance *inst, const sd_claims *claims, sd_session_kind kind,
+                   sd_binding *out) {
     const char *tag;
     const unsigned char *value;
     size_t value_len;
@@ -65,15 +64,20 @@ void sd_binding_of(const sd_instance *inst, const sd_claims *claims,
 
     /* Keys hold a fixed-size digest, not the raw claim: claim values are
      * long and arbitrary, and the key must stay small and printable. The
-     * client id is part of it: two clients of one user are two sessions. */
+     * client id is part of it: two clients of one user are two sessions.
+     * So is the subject: an identity server that reuses a sid across users
+     * (or sends a constant one) must not let them share one session, its
+     * slot and its logout. */
     const char *client = claims->client_id ? claims->client_id : "";
-    /* H(H(client) || H(tag) || H(value)): unambiguous, and no copy of
-     * claim values that may be as long as the token. */
-    unsigned char parts[3 * SHA256_DIGEST_LENGTH];
+    const char *sub = claims->sub ? claims->sub : "";
+    /* H(H(client) || H(tag) || H(sub) || H(value)): unambiguous, and no
+     * copy of claim values that may be as long as the token. */
+    unsigned char parts[4 * SHA256_DIGEST_LENGTH];
     unsigned char digest[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)client, strlen(client), parts);
     SHA256((const unsigned char *)tag, strlen(tag), parts + SHA256_DIGEST_LENGTH);
-    SHA256(value, value_len, parts + 2 * SHA256_DIGEST_LENGTH);
+    SHA256((const unsigned char *)sub, strlen(sub), parts + 2 * SHA256_DIGEST_LENGTH);
+    SHA256(value, value_len, parts + 3 * SHA256_DIGEST_LENGTH);
     SHA256(parts, sizeof parts, digest);
 
     static const char hex[] = "0123456789abcdef";

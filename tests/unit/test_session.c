@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "sessiond/error.h"
 #include "session/session.h"
+#include "sessiond/error.h"
 #include "store/script_result.h"
 
 /* ------------------------------------------------------------------------
@@ -31,7 +31,8 @@ static void make_instance(sd_instance *inst, sd_instance_config *cfg,
     memset(inst, 0, sizeof *inst);
     memset(cfg, 0, sizeof *cfg);
     cfg->name = "acme";
-    for (size_t i = 0; i < n; i++) cfg->binding[i] = rules[i];
+    for (size_t i = 0; i < n; i++)
+        cfg->binding[i] = rules[i];
     cfg->nbinding = n;
     inst->cfg = cfg;
     snprintf(inst->prefix, sizeof inst->prefix, "sd:{acme}:");
@@ -103,6 +104,27 @@ static void test_refreshed_token_with_same_sid_same_binding(void **state) {
     assert_string_not_equal(a.key, c.key);
     /* Same sid, another client: another session. */
     assert_string_not_equal(a.key, d.key);
+}
+
+/* A sid names one user's login at the identity server. Should a server
+ * reuse it across users (or send a constant one), the users still get a
+ * session each: the subject is part of every binding. */
+static void test_same_sid_other_subject_other_session(void **state) {
+    (void)state;
+    sd_instance inst;
+    sd_instance_config cfg;
+    make_instance(&inst, &cfg, default_rules, 3);
+    sd_claims alice = make_claims("alice", "erp-web", "shared-1", "j-1", 1);
+    sd_claims bob = make_claims("bob", "erp-web", "shared-1", "j-2", 2);
+    sd_claims alice_again = make_claims("alice", "erp-web", "shared-1", "j-3", 3);
+    sd_binding a, b, c;
+    binding(&inst, &alice, &a);
+    binding(&inst, &bob, &b);
+    binding(&inst, &alice_again, &c);
+    assert_string_not_equal(a.key, b.key);
+    assert_string_equal(a.key, c.key);
+    assert_string_equal(a.desc, "sid:shared-1");
+    assert_string_equal(b.desc, "sid:shared-1");
 }
 
 static void test_interactive_without_sid_binds_to_subject(void **state) {
@@ -219,8 +241,8 @@ static void test_parse_opened_resumed_denied_closed(void **state) {
     (void)state;
     fake_reply f;
     sd_session_result r;
-    const char *opened_s[] = {NULL, "abcDEF_-123", NULL, NULL, NULL, NULL, NULL,
-                              NULL, NULL};
+    const char *opened_s[] = {NULL, "abcDEF_-123", NULL, NULL, NULL,
+                              NULL, NULL,          NULL, NULL};
     const long long opened_i[] = {SD_SCRIPT_OPENED, 0, 1000, 2200, 1, 3, 5, 2, 1};
     fake(&f, 9, opened_i, opened_s);
     assert_int_equal(sd_session_parse(&f.top, &r), 0);
@@ -314,6 +336,7 @@ int main(void) {
         cmocka_unit_test(test_kind),
         cmocka_unit_test(test_binding_key_shape),
         cmocka_unit_test(test_refreshed_token_with_same_sid_same_binding),
+        cmocka_unit_test(test_same_sid_other_subject_other_session),
         cmocka_unit_test(test_interactive_without_sid_binds_to_subject),
         cmocka_unit_test(test_service_token_is_its_own_session),
         cmocka_unit_test(test_rule_list_is_configurable),
