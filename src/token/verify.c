@@ -79,9 +79,12 @@ static int check_depth(const unsigned char *s, size_t len) {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = s[i];
         if (in_string) {
-            if (escaped) escaped = 0;
-            else if (c == '\\') escaped = 1;
-            else if (c == '"') in_string = 0;
+            if (escaped)
+                escaped = 0;
+            else if (c == '\\')
+                escaped = 1;
+            else if (c == '"')
+                in_string = 0;
         } else if (c == '"') {
             in_string = 1;
         } else if (c == '{' || c == '[') {
@@ -95,8 +98,8 @@ static int check_depth(const unsigned char *s, size_t len) {
 
 /* Decodes one segment into buf (capacity cap) and parses it as a JSON
  * object. On success *out is a new reference the caller releases. */
-static int decode_object(const char *seg, size_t seg_len, unsigned char *buf,
-                         size_t cap, json_t **out) {
+static int decode_object(const char *seg, size_t seg_len, unsigned char *buf, size_t cap,
+                         json_t **out) {
     size_t n;
     if (sd_b64url_decode(seg, seg_len, buf, cap, &n) != 0) return SD_ETOKEN_BASE64;
     int rc = check_depth(buf, n);
@@ -105,8 +108,8 @@ static int decode_object(const char *seg, size_t seg_len, unsigned char *buf,
     /* JSON_DECODE_ANY: without it jansson refuses a scalar at the top level
      * as a syntax error, and a valid non-object would be misreported as
      * token_json instead of token_not_object. */
-    json_t *v = json_loadb((const char *)buf, n,
-                           JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    json_t *v =
+        json_loadb((const char *)buf, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!v) return SD_ETOKEN_JSON;
     if (!json_is_object(v)) {
         json_decref(v);
@@ -153,8 +156,7 @@ static int nested(const json_t *cty) {
 static int check_header(const json_t *h, const sd_keyset *keys, jws_header *out) {
     const json_t *alg = json_object_get(h, "alg");
     if (!json_is_string(alg)) return SD_ETOKEN_ALG_UNSUPPORTED;
-    int rc = sd_alg_from_name(json_string_value(alg), json_string_length(alg),
-                              &out->alg);
+    int rc = sd_alg_from_name(json_string_value(alg), json_string_length(alg), &out->alg);
     if (rc != 0) return rc;
     /* HMAC exists only for instances configured with a secret (SPEC §3). */
     if ((SD_ALG_BIT(out->alg) & SD_ALGS_HMAC) && !keys->has_hmac)
@@ -201,22 +203,20 @@ static int es_to_der(sd_alg alg, const unsigned char *sig, size_t sig_len,
     return *der_len > 0 ? 0 : SD_ENOMEM;
 }
 
-static int verify_hmac(const sd_key *k, sd_alg alg, const char *input,
-                       size_t input_len, const unsigned char *sig,
-                       size_t sig_len) {
+static int verify_hmac(const sd_key *k, sd_alg alg, const char *input, size_t input_len,
+                       const unsigned char *sig, size_t sig_len) {
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mac_len = 0;
-    if (!HMAC(sd_alg_md(alg), k->secret, (int)k->secret_len,
-              (const unsigned char *)input, input_len, mac, &mac_len))
+    if (!HMAC(sd_alg_md(alg), k->secret, (int)k->secret_len, (const unsigned char *)input,
+              input_len, mac, &mac_len))
         return SD_ENOMEM;
     int equal = sig_len == mac_len && CRYPTO_memcmp(mac, sig, mac_len) == 0;
     OPENSSL_cleanse(mac, sizeof mac);
     return equal ? 0 : SD_ETOKEN_SIGNATURE;
 }
 
-static int verify_pkey(const sd_key *k, sd_alg alg, const char *input,
-                       size_t input_len, const unsigned char *sig,
-                       size_t sig_len) {
+static int verify_pkey(const sd_key *k, sd_alg alg, const char *input, size_t input_len,
+                       const unsigned char *sig, size_t sig_len) {
     unsigned char *der = NULL;
     int der_len = 0;
     if (sd_alg_es_coord_len(alg) != 0) {
@@ -238,8 +238,7 @@ static int verify_pkey(const sd_key *k, sd_alg alg, const char *input,
          /* RFC 7518 §3.5: the salt is as long as the digest. */
          EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1))
         goto out;
-    if (EVP_DigestVerify(md, sig, sig_len, (const unsigned char *)input,
-                         input_len) == 1)
+    if (EVP_DigestVerify(md, sig, sig_len, (const unsigned char *)input, input_len) == 1)
         rc = 0;
 out:
     EVP_MD_CTX_free(md);
@@ -257,9 +256,8 @@ static int verify_with(const sd_key *k, sd_alg alg, const jws_parts *p,
 
 /* Selects the key (by kid, else every key pinned to alg) and checks the
  * signature. */
-static int check_signature(const sd_keyset *keys, const jws_header *h,
-                           const jws_parts *p, const unsigned char *sig,
-                           size_t sig_len) {
+static int check_signature(const sd_keyset *keys, const jws_header *h, const jws_parts *p,
+                           const unsigned char *sig, size_t sig_len) {
     unsigned bit = SD_ALG_BIT(h->alg);
     if (h->kid) {
         /* Several keys may share a kid (e.g. during rotation across types):
@@ -327,8 +325,8 @@ out:
     return rc;
 }
 
-int sd_token_verify_signature(const char *token, size_t len,
-                              const sd_keyset *keys, size_t max_token_bytes) {
+int sd_token_verify_signature(const char *token, size_t len, const sd_keyset *keys,
+                              size_t max_token_bytes) {
     return verify_jws(token, len, keys, max_token_bytes, NULL);
 }
 
@@ -360,7 +358,21 @@ static int numeric_date(const json_t *claims, const char *name, int64_t *out,
     return SD_ETOKEN_CLAIM_TYPE;
 }
 
-/* An optional non-empty string claim; *out is NULL when absent. */
+/* 1 when s[0..len) holds a control character (C0 or DEL), NUL included. */
+static int has_control(const char *s, size_t len) {
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f) return 1;
+    }
+    return 0;
+}
+
+/* An optional non-empty string claim; *out is NULL when absent. These are
+ * identifiers (iss, sub, client_id, sid, jti) that end up in response
+ * headers, log lines, Redis keys and operators' terminals, so control
+ * characters are refused: a NUL would make two different claims compare
+ * equal, a CR/LF would not fit in a header, an ESC would repaint a
+ * terminal. */
 static int string_claim(const json_t *claims, const char *name, const char **out,
                         size_t *len) {
     const json_t *v = json_object_get(claims, name);
@@ -368,8 +380,7 @@ static int string_claim(const json_t *claims, const char *name, const char **out
     *len = 0;
     if (!v) return 0;
     if (!json_is_string(v) || json_string_length(v) == 0) return SD_ETOKEN_CLAIM_TYPE;
-    /* Embedded NULs would make two different claims compare equal. */
-    if (strlen(json_string_value(v)) != json_string_length(v))
+    if (has_control(json_string_value(v), json_string_length(v)))
         return SD_ETOKEN_CLAIM_TYPE;
     *out = json_string_value(v);
     *len = json_string_length(v);
@@ -438,8 +449,7 @@ static int scope_claim(const json_t *claims, claim_text *t) {
 }
 
 /* Copies the claims into one block: the struct, then each string. */
-static sd_claims *build_claims(const claim_text *t, const char *token,
-                               size_t token_len) {
+static sd_claims *build_claims(const claim_text *t, const char *token, size_t token_len) {
     size_t size = sizeof(sd_claims);
     for (int i = 0; i < C_COUNT; i++)
         if (t->s[i] || (i == C_SCOPE && t->scope_array)) size += t->len[i] + 1;
@@ -540,8 +550,7 @@ static int check_claims(const json_t *claims, const sd_verify_policy *policy,
  * ------------------------------------------------------------------------ */
 
 int sd_token_verify(const char *token, size_t len, const sd_keyset *keys,
-                    const sd_verify_policy *policy, int64_t now_s,
-                    sd_claims **out) {
+                    const sd_verify_policy *policy, int64_t now_s, sd_claims **out) {
     if (!out || !policy) return SD_EINVAL;
     *out = NULL;
     json_t *payload = NULL;
@@ -552,8 +561,8 @@ int sd_token_verify(const char *token, size_t len, const sd_keyset *keys,
     return rc;
 }
 
-int sd_token_peek_issuer(const char *token, size_t len, size_t max_token_bytes,
-                         char *out, size_t cap) {
+int sd_token_peek_issuer(const char *token, size_t len, size_t max_token_bytes, char *out,
+                         size_t cap) {
     if (!token || len == 0) return SD_ETOKEN_MISSING;
     if (len > max_token_bytes) return SD_ETOKEN_TOO_LARGE;
     jws_parts p;

@@ -2,11 +2,11 @@
  * real sessiond: instances, reserved seats, refresh continuity, service
  * sessions, revocation, the per-subject cap and the lifecycle events.
  * Each test uses its own instance so that no test sees another's sessions. */
-#include <cmocka.h>
-#include <pthread.h>
-#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,31 +30,30 @@ static char *public_pem_path;
 
 #define KEY "\"pem_keys\": [{\"path\": \"@KEY@\", \"kid\": \"k1\"}]"
 #define INSTANCE(name, rest)                                                             \
-    "{\"name\": \"" name "\", \"issuer\": \"https://id.test/" name "\", " KEY ", " rest  \
-    "}"
+    "{\"name\": \"" name "\", \"issuer\": \"https://id.test/" name "\", " KEY ", " rest "}"
 
 static const char config_template[] =
     "{\"listen\": \"127.0.0.1:@PORT@\","
     " \"redis\": {\"url\": \"redis://127.0.0.1:@REDIS_PORT@\", \"timeout\": \"500ms\"},"
     " \"sweep_interval\": \"100ms\", \"replica_id\": \"lic-1\","
-    " \"instances\": [" INSTANCE("alpha", "\"hosts\": [\"alpha.example\"], "
-                                          "\"license_limit\": 2") "," INSTANCE("beta", "\"hosts\": [\"beta.example\"], \"license_limit\": 2") "," INSTANCE(
-        "seats",
-        "\"license_limit\": 3, \"reserved\": [\"boss\"]") "," INSTANCE("live",
-                                                                       "\"license_"
-                                                                       "limit\": 3, "
-                                                                       "\"reserved\": "
-                                                                       "[\"boss\"]") "," INSTANCE("race",
-                                                                                                  "\"license_limit\": 5, \"reserved\": [\"boss\"]") "," INSTANCE("cont", "\"license_limit\": 10") "," INSTANCE("tokbind", "\"license_limit\": 10, \"binding\": [\"token\"]") "," INSTANCE("svc", "\"license_limit\": 10, \"sliding\": \"20s\", \"absolute\": \"800ms\","
-                                                                                                                                                                                                                                                                                                 " \"service_claim\": {\"name\": \"gty\", \"value\": \"client-credentials\"}") "," INSTANCE("revoke",
-                                                                                                                                                                                                                                                                                                                                                                                            "\"license_limit\": 10") "," INSTANCE("capped",
-                                                                                                                                                                                                                                                                                                                                                                                                                                  "\"license_limit\": 10, \"max_sessions_per_subject\": 2") "," INSTANCE("events",
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                         "\"license_limit\": 1, \"sliding\": \"400ms\"") " ]}";
+    " \"instances\": ["
+    INSTANCE("alpha", "\"hosts\": [\"alpha.example\"], \"license_limit\": 2") ","
+    INSTANCE("beta", "\"hosts\": [\"beta.example\"], \"license_limit\": 2") ","
+    INSTANCE("seats", "\"license_limit\": 3, \"reserved\": [\"boss\"]") ","
+    INSTANCE("live", "\"license_limit\": 3, \"reserved\": [\"boss\"]") ","
+    INSTANCE("race", "\"license_limit\": 5, \"reserved\": [\"boss\"]") ","
+    INSTANCE("cont", "\"license_limit\": 10") ","
+    INSTANCE("tokbind", "\"license_limit\": 10, \"binding\": [\"token\"]") ","
+    INSTANCE("svc", "\"license_limit\": 10, \"sliding\": \"20s\", \"absolute\": \"800ms\","
+                    " \"service_claim\": {\"name\": \"gty\", \"value\": \"client-credentials\"}") ","
+    INSTANCE("revoke", "\"license_limit\": 10") ","
+    INSTANCE("capped", "\"license_limit\": 10, \"max_sessions_per_subject\": 2") ","
+    INSTANCE("events", "\"license_limit\": 1, \"sliding\": \"400ms\"")
+    " ]}";
 
 static char *replace(const char *text, const char *what, const char *with) {
     size_t wl = strlen(what), tl = strlen(with), n = 0;
-    for (const char *p = text; (p = strstr(p, what)); p += wl)
-        n++;
+    for (const char *p = text; (p = strstr(p, what)); p += wl) n++;
     char *out = malloc(strlen(text) + n * tl + 1), *o = out;
     for (const char *p = text, *q;; p = q + wl) {
         q = strstr(p, what);
@@ -95,8 +94,8 @@ static int teardown(void **state) {
 
 /* A token of instance inst; sub, client, sid, jti may be NULL (left out);
  * extra is raw JSON members (",\"gty\":\"x\"") or "". Caller frees. */
-static char *token(const char *inst, const char *sub, const char *client, const char *sid,
-                   const char *jti, const char *extra) {
+static char *token(const char *inst, const char *sub, const char *client,
+                   const char *sid, const char *jti, const char *extra) {
     char payload[1024];
     long now = (long)time(NULL);
     int n = snprintf(payload, sizeof payload,
@@ -152,43 +151,35 @@ static void test_instances_are_separate(void **state) {
     /* Selected by Host: fill alpha's pool. */
     const char *alpha_host = "Host: alpha.example\r\n";
     const char *beta_host = "Host: beta.example:8080\r\n";
-    assert_int_equal(
-        sd_test_http(daemon_proc.port, "GET", "/v1/auth", a1, alpha_host, &res), 0);
+    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/v1/auth", a1, alpha_host, &res), 0);
     assert_int_equal(res.status, 200);
-    assert_int_equal(
-        sd_test_http(daemon_proc.port, "GET", "/v1/auth", a2, alpha_host, &res), 0);
+    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/v1/auth", a2, alpha_host, &res), 0);
     assert_int_equal(res.status, 200);
-    assert_int_equal(
-        sd_test_http(daemon_proc.port, "GET", "/v1/auth", a3, alpha_host, &res), 0);
+    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/v1/auth", a3, alpha_host, &res), 0);
     assert_int_equal(res.status, 429);
     assert_non_null(strstr(res.body, "\"error\":\"license_limit_reached\""));
 
     /* Beta is untouched: its pool is its own keys. */
-    assert_int_equal(
-        sd_test_http(daemon_proc.port, "GET", "/v1/auth", b1, beta_host, &res), 0);
+    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/v1/auth", b1, beta_host, &res), 0);
     assert_int_equal(res.status, 200);
     assert_int_equal(usage("alpha"), 2);
     assert_int_equal(usage("beta"), 1);
 
     /* A valid token of alpha at beta (and the other way round) is 403. */
-    assert_int_equal(
-        sd_test_http(daemon_proc.port, "GET", "/v1/auth", a1, beta_host, &res), 0);
+    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/v1/auth", a1, beta_host, &res), 0);
     assert_int_equal(res.status, 403);
     assert_non_null(strstr(res.body, "\"error\":\"wrong_instance\""));
-    assert_int_equal(
-        sd_test_http(daemon_proc.port, "GET", "/v1/auth", b1, alpha_host, &res), 0);
+    assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/v1/auth", b1, alpha_host, &res), 0);
     assert_int_equal(res.status, 403);
     assert_int_equal(usage("beta"), 1);
 
     /* Host wins over X-Instance; an unknown host with no X-Instance has no
      * instance (several are configured). */
     assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/v1/auth", b1,
-                                  "Host: beta.example\r\nX-Instance: alpha\r\n", &res),
-                     0);
+                                  "Host: beta.example\r\nX-Instance: alpha\r\n", &res), 0);
     assert_int_equal(res.status, 200);
     assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/v1/auth", b1,
-                                  "Host: other.example\r\n", &res),
-                     0);
+                                  "Host: other.example\r\n", &res), 0);
     assert_int_equal(res.status, 404);
     assert_non_null(strstr(res.body, "\"error\":\"unknown_instance\""));
     free(a1);
@@ -223,8 +214,7 @@ static void test_reserved_seat_is_guaranteed(void **state) {
     assert_int_equal(open_session("seats", boss, id), 200);
     assert_int_equal(usage("seats"), 3);
     assert_int_equal(sd_test_redis_int(&redis, "ZCOUNT sd:{seats}:seats (%lld +inf",
-                                       sd_test_redis_time_ms(&redis)),
-                     1);
+                                       sd_test_redis_time_ms(&redis)), 1);
     /* Their second session draws from the shared pool, which is full. */
     call("GET", "seats", boss2, &res);
     assert_int_equal(res.status, 429);
@@ -281,8 +271,7 @@ static void test_reserved_list_changes_never_over_grant(void **state) {
     assert_int_equal(open_session("live", u[3], NULL), 429);
     assert_int_equal(open_session("live", vip, NULL), 200);
     assert_int_equal(usage("live"), 3);
-    for (int i = 0; i < 4; i++)
-        free(u[i]);
+    for (int i = 0; i < 4; i++) free(u[i]);
     free(vip);
     free(boss);
 }
@@ -310,9 +299,9 @@ static void test_reserved_user_wins_a_race_for_the_last_slots(void **state) {
     for (int i = 0; i <= N; i++) {
         snprintf(sub, sizeof sub, "racer%d", i);
         /* The last racer is the reserved subject. */
-        args[i] = (race_arg){
-            .start = &start,
-            .token = token("race", i == N ? "boss" : sub, "web", NULL, NULL, "")};
+        args[i] = (race_arg){.start = &start,
+                             .token = token("race", i == N ? "boss" : sub, "web", NULL,
+                                            NULL, "")};
         pthread_create(&threads[i], NULL, race_worker, &args[i]);
     }
     int opened = 0;
@@ -380,8 +369,7 @@ static void test_refresh_continuity(void **state) {
     assert_string_not_equal(a, b);
     assert_int_equal(usage("tokbind"), 2);
     char *all[] = {t1, t2, n1, n2, m1, s1, s2, k1, k2, c1};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-        free(all[i]);
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(all[i]);
 }
 
 static void test_service_kinds_and_absolute_deadline(void **state) {
@@ -390,8 +378,7 @@ static void test_service_kinds_and_absolute_deadline(void **state) {
     /* Three service shapes: no sub; sub == client_id; the claim rule. */
     char *no_sub = token("svc", NULL, "batch", NULL, "j1", "");
     char *same = token("svc", "batch", "batch", NULL, "j2", "");
-    char *rule =
-        token("svc", "robot", "etl", NULL, "j3", ",\"gty\":\"client-credentials\"");
+    char *rule = token("svc", "robot", "etl", NULL, "j3", ",\"gty\":\"client-credentials\"");
     char *user = token("svc", "alice", "web", "sid-a", "j4", ",\"gty\":\"password\"");
     char *tokens[] = {no_sub, same, rule, user};
     const char *want[] = {"service", "service", "service", "interactive"};
@@ -403,8 +390,7 @@ static void test_service_kinds_and_absolute_deadline(void **state) {
         header(&res, "X-Session-Id", id, sizeof id);
         long long deadline =
             sd_test_redis_int(&redis, "HGET sd:{svc}:session:%s absolute_deadline", id);
-        long long opened =
-            sd_test_redis_int(&redis, "HGET sd:{svc}:session:%s opened_at", id);
+        long long opened = sd_test_redis_int(&redis, "HGET sd:{svc}:session:%s opened_at", id);
         /* Service sessions end 800 ms after they opened; interactive
          * sessions have no absolute deadline here. */
         assert_int_equal(i < 3 ? deadline - opened : deadline, i < 3 ? 800 : 0);
@@ -416,8 +402,7 @@ static void test_service_kinds_and_absolute_deadline(void **state) {
         assert_int_equal(res.status, 200);
     }
     assert_int_equal(usage("svc"), 1);
-    for (int i = 0; i < 4; i++)
-        free(tokens[i]);
+    for (int i = 0; i < 4; i++) free(tokens[i]);
 }
 
 /* ------------------------------------------------------------------------
@@ -433,11 +418,9 @@ static void test_revoked_token_is_refused_but_session_stays(void **state) {
     assert_int_equal(open_session("revoke", t, NULL), 200); /* now cached */
 
     /* Revoke by jti until the token's exp, as an operator would. */
-    assert_int_equal(
-        sd_test_redis_int(&redis, "SET sd:{revoke}:revoked:jti-revoked 1 EX 600"),
-        -999); /* "OK" is not an integer */
-    assert_int_equal(sd_test_redis_int(&redis, "EXISTS sd:{revoke}:revoked:jti-revoked"),
-                     1);
+    assert_int_equal(sd_test_redis_int(&redis, "SET sd:{revoke}:revoked:jti-revoked 1 EX 600") ,
+                     -999); /* "OK" is not an integer */
+    assert_int_equal(sd_test_redis_int(&redis, "EXISTS sd:{revoke}:revoked:jti-revoked"), 1);
     call("GET", "revoke", t, &res);
     assert_int_equal(res.status, 401);
     assert_non_null(strstr(res.body, "\"reason\":\"token_revoked\""));
@@ -492,8 +475,7 @@ static void test_per_subject_cap(void **state) {
 /* The value of field name in a stream entry's field list, or "". */
 static const char *field(const redisReply *fields, const char *name) {
     for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (strcmp(fields->element[i]->str, name) == 0)
-            return fields->element[i + 1]->str;
+        if (strcmp(fields->element[i]->str, name) == 0) return fields->element[i + 1]->str;
     return "";
 }
 
@@ -515,8 +497,10 @@ static void test_lifecycle_event_sequence(void **state) {
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     const char *want[][4] = {
         /* type, subject, reason, id */
-        {"opened", "alice", "", alice_id},       {"denied", "bob", "license_limit", ""},
-        {"closed", "alice", "logout", alice_id}, {"opened", "bob", "", bob_id},
+        {"opened", "alice", "", alice_id},
+        {"denied", "bob", "license_limit", ""},
+        {"closed", "alice", "logout", alice_id},
+        {"opened", "bob", "", bob_id},
         {"closed", "bob", "idle", bob_id},
     };
     assert_int_equal(r->elements, 5);

@@ -1017,6 +1017,29 @@ static void test_empty_or_mistyped_strings(void **state) {
     assert_string_equal(sd_errname(SD_ETOKEN_CLAIM_TYPE), "claim_invalid");
 }
 
+/* Identifier claims with control characters are refused: they would break
+ * response headers (CR/LF), log lines and operators' terminals (ESC). */
+static void test_control_characters_in_identifiers(void **state) {
+    fixture *fx = *state;
+    static const char *const members[] = {
+        "\"exp\":1700003600,\"sub\":\"bob\\r\\nX-Injected: yes\"",
+        "\"exp\":1700003600,\"sub\":\"evil\\u001b[31mred\"",
+        "\"exp\":1700003600,\"client_id\":\"c\\ttab\"",
+        "\"exp\":1700003600,\"sid\":\"s\\u007f\"",
+        "\"exp\":1700003600,\"jti\":\"j\\n\"",
+    };
+    for (size_t i = 0; i < sizeof members / sizeof members[0]; i++)
+        assert_int_equal(rs256_claims(fx, members[i]), SD_ETOKEN_CLAIM_TYPE);
+    /* Beyond ASCII is fine: names are not only English. */
+    sd_claims *c = verify_ok(
+        fx->ks,
+        sd_test_jws_sign("{\"alg\":\"RS256\"}",
+                         GOOD_CLAIMS(",\"client_id\":\"J\\u00fcrgen M\\u00fcller\""),
+                         "RS256", fx->rsa));
+    assert_string_equal(c->client_id, "J\xc3\xbcrgen M\xc3\xbcller");
+    sd_claims_unref(c);
+}
+
 static void test_token_sha256(void **state) {
     fixture *fx = *state;
     char *tok =
@@ -1216,6 +1239,7 @@ int main(void) {
         cmocka_unit_test(test_scope_array_joined),
         cmocka_unit_test(test_client_id_from_azp),
         cmocka_unit_test(test_empty_or_mistyped_strings),
+        cmocka_unit_test(test_control_characters_in_identifiers),
         cmocka_unit_test(test_token_sha256),
         cmocka_unit_test(test_claims_refcount),
         cmocka_unit_test(test_jwks_rsa_under_2048_rejected),
