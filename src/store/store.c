@@ -63,11 +63,21 @@ static int compute_ready(const sd_store *store) {
 
 void store_update_state(sd_store *store, const char *why) {
     int ready = compute_ready(store);
-    if (ready == store->ready) return;
+    if (ready == store->ready) {
+        /* Still down: tell again only when the latest failure differs from
+         * the one told, so a worker that never reached Redis (refused,
+         * wrong password, bad database) says why once, not once per
+         * back-off. */
+        if (ready || strcmp(store->last_error, store->reported) == 0) return;
+        why = store->last_error;
+    }
     store->ready = ready;
     if (ready) {
         store->stats.connects++;
         store->was_ready = 1;
+        store->reported[0] = '\0';
+    } else {
+        memcpy(store->reported, store->last_error, sizeof store->reported);
     }
     if (store->on_state) store->on_state(ready, why, store->data);
 }

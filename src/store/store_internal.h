@@ -108,6 +108,7 @@ struct sd_store {
     void *data;
     sd_store_stats stats;
     char last_error[200]; /* why the latest attempt failed */
+    char reported[200];   /* the not-ready reason last passed to on_state */
     store_call *deferred; /* calls waiting for their node to be ready */
     store_call **deferred_tail;
     unsigned ndeferred;

@@ -507,6 +507,40 @@ static void test_scripts_flushed_reload_transparently(void **state) {
     free(token);
 }
 
+/* Lines of a daemon's log holding both a and b. */
+static int log_lines(const sd_test_daemon *d, const char *a, const char *b) {
+    FILE *f = fopen(d->log_path, "r");
+    char line[4096];
+    int n = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strstr(line, a) && strstr(line, b)) n++;
+    if (f) fclose(f);
+    return n;
+}
+
+/* A worker that cannot reach Redis from the start says why in its log, once
+ * per distinct reason rather than once per reconnect attempt, and is not
+ * ready. */
+static void test_unreachable_redis_at_start_is_logged_once(void **state) {
+    char *config = replace(config_template, "@KEY@", public_pem_path);
+    sd_test_daemon lonely;
+    /* A free port: nothing listens there, every connect is refused. */
+    assert_int_equal(sd_test_daemon_start(&lonely, config, sd_test_free_port(), 0), 0);
+    free(config);
+    const char *msg = "\"msg\":\"redis unavailable\"";
+    const char *why = "\"reason\":\"Connection refused\"";
+    for (int i = 0; i < 200 && log_lines(&lonely, msg, why) == 0; i++) sd_test_sleep_ms(10);
+    /* Back-off of 100 ms, then 200 ms (reconnect_max): four attempts or more. */
+    sd_test_sleep_ms(900);
+    assert_int_equal(log_lines(&lonely, msg, why), 1);
+    assert_int_equal(log_lines(&lonely, msg, "\"reason\":\""), 1);
+    sd_test_response res;
+    assert_int_equal(sd_test_http(lonely.port, "GET", "/readyz", NULL, NULL, &res), 0);
+    assert_int_equal(res.status, 503);
+    assert_int_equal(sd_test_daemon_stop(&lonely), 0);
+    unlink(lonely.log_path);
+}
+
 static void test_redis_outage_fails_fast_and_recovers(void **state) {
     char *token = mint("outage", "grace", "erp-web", "sid-outage", NULL, 600);
     sd_test_response res;
@@ -721,6 +755,7 @@ int main(void) {
         cmocka_unit_test(test_bad_limit_in_redis_falls_back_to_config),
         cmocka_unit_test(test_stalled_redis_times_out),
         cmocka_unit_test(test_request_failed_by_a_stall_opens_nothing),
+        cmocka_unit_test(test_unreachable_redis_at_start_is_logged_once),
         cmocka_unit_test(test_redis_outage_fails_fast_and_recovers),
     };
     return cmocka_run_group_tests_name("sessions", tests, setup, teardown);
