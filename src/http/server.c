@@ -397,8 +397,12 @@ sd_http_server *sd_http_server_new(sd_worker *w, struct event_base *base,
     evhttp_set_default_content_type(srv->http, NULL);
     evhttp_set_max_headers_size(srv->http, (ev_ssize_t)cfg->max_header_bytes);
     evhttp_set_max_body_size(srv->http, (ev_ssize_t)cfg->max_body_bytes);
-    /* Idle and half-sent requests are cut after this long (slowloris). */
-    evhttp_set_timeout(srv->http, 30);
+    /* A connection that stays silent this long, idle or half way through a
+     * request, is closed (slowloris). libevent's time-out is one of
+     * inactivity: each byte received restarts it. */
+    struct timeval http_timeout = {.tv_sec = cfg->http_timeout_ms / 1000,
+                                   .tv_usec = (cfg->http_timeout_ms % 1000) * 1000};
+    evhttp_set_timeout_tv(srv->http, &http_timeout);
     evhttp_set_gencb(srv->http, on_request, srv);
     srv->listener = evhttp_bind_socket_with_handle(srv->http, cfg->listen_host,
                                                    cfg->listen_port);
