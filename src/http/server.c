@@ -2,11 +2,13 @@
 #include "http/server.h"
 
 #include <inttypes.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -366,6 +368,36 @@ void sd_http_server_drain(sd_http_server *srv) {
 void sd_http_request_started(sd_http_server *srv) { srv->inflight++; }
 void sd_http_request_finished(sd_http_server *srv) { srv->inflight--; }
 
+/* A listening socket on host:port with the largest accept queue the kernel
+ * allows. evhttp_bind_socket listens with a backlog of 128: a burst of more
+ * connections (a load balancer opening its pool, a flood of slow clients)
+ * overflows it, and every connection past it waits for the client's SYN
+ * retransmission, one second, before it is even seen. Returns the socket
+ * or -1. */
+static evutil_socket_t listen_socket(const char *host, uint16_t port) {
+    char service[8];
+    snprintf(service, sizeof service, "%u", (unsigned)port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_ADDRCONFIG};
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(host, service, &hints, &ai) != 0) return -1;
+    evutil_socket_t fd = -1;
+    for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+        if (fd < 0) continue;
+        if (evutil_make_socket_closeonexec(fd) != 0 ||
+            evutil_make_socket_nonblocking(fd) != 0 ||
+            evutil_make_listen_socket_reuseable(fd) != 0 ||
+            bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+            evutil_closesocket(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
 sd_http_server *sd_http_server_new(sd_worker *w, struct event_base *base,
                                    const sd_config *cfg, char *err,
                                    size_t errlen) {
@@ -404,8 +436,10 @@ sd_http_server *sd_http_server_new(sd_worker *w, struct event_base *base,
                                    .tv_usec = (cfg->http_timeout_ms % 1000) * 1000};
     evhttp_set_timeout_tv(srv->http, &http_timeout);
     evhttp_set_gencb(srv->http, on_request, srv);
-    srv->listener = evhttp_bind_socket_with_handle(srv->http, cfg->listen_host,
-                                                   cfg->listen_port);
+    evutil_socket_t fd = listen_socket(cfg->listen_host, cfg->listen_port);
+    /* The bound socket owns fd from here (closed when it is removed). */
+    srv->listener = fd >= 0 ? evhttp_accept_socket_with_handle(srv->http, fd) : NULL;
+    if (fd >= 0 && !srv->listener) evutil_closesocket(fd);
     if (!srv->listener) {
         snprintf(err, errlen, "listen %s:%u: cannot bind", cfg->listen_host,
                  (unsigned)cfg->listen_port);
