@@ -140,10 +140,25 @@ static const char *reason_phrase(int status) {
     }
 }
 
+static void on_reply_written(struct evhttp_request *req, void *arg) {
+    sd_http_server *srv = arg;
+    srv->unflushed--;
+}
+
 /* The one exit of every request. body may be NULL. */
 static void reply(sd_http_exchange *x, int status, const char *outcome,
                   struct evbuffer *body) {
     sd_http_server *srv = x->srv;
+    /* evhttp_send_reply only queues the answer; the socket is written on a
+     * later turn of the loop. A drain must not end the loop before that, or
+     * the last request's answer is lost with its connection. (A client that
+     * is already gone has no connection and nothing to wait for; one that
+     * goes while being answered leaves the count up, and the drain ends at
+     * drain_timeout.) */
+    if (srv->draining && evhttp_request_get_connection(x->req)) {
+        srv->unflushed++;
+        evhttp_request_set_on_complete_cb(x->req, on_reply_written, srv);
+    }
     struct evkeyvalq *h = evhttp_request_get_output_headers(x->req);
     if (srv->cfg->replica_id) evhttp_add_header(h, "X-Served-By", srv->cfg->replica_id);
     evhttp_add_header(h, "X-Request-Id", x->request_id);
@@ -344,8 +359,9 @@ static void on_request(struct evhttp_request *req, void *arg) {
 
 static void on_drain_tick(evutil_socket_t fd, short what, void *arg) {
     sd_http_server *srv = arg;
-    if (srv->inflight == 0 || sd_monotonic_ms() >= srv->drain_deadline_ms) {
-        if (srv->inflight)
+    if ((srv->inflight == 0 && srv->unflushed == 0) ||
+        sd_monotonic_ms() >= srv->drain_deadline_ms) {
+        if (srv->inflight || srv->unflushed)
             sd_log(SD_LOG_WARN, "drain time-out with requests in flight", NULL);
         event_base_loopexit(srv->base, NULL);
         return;
