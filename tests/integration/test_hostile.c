@@ -176,12 +176,11 @@ static void test_half_open_connections_do_not_starve_others(void **state) {
     /* Dribble: one header byte per connection every 100 ms, for 1.5 s
      * (longer than http_timeout: each byte restarts it), with normal
      * requests in between. */
-    long long start = sd_test_now_ms(), last_byte_at = 0;
+    long long start = sd_test_now_ms();
     int rounds = 0;
     while (sd_test_now_ms() - start < 1500) {
         for (int i = 0; i < HALF_OPEN; i++)
             if (i % 3) send_all(fds[i], "a", 1);
-        last_byte_at = sd_test_now_ms();
         long long took = normal_request();
         if (took > worst) worst = took;
         rounds++;
@@ -199,14 +198,21 @@ static void test_half_open_connections_do_not_starve_others(void **state) {
     assert_int_equal(silent_closed, HALF_OPEN / 3);
     assert_int_equal(dribblers_open, HALF_OPEN - HALF_OPEN / 3);
 
-    /* The dribblers stop: cut http_timeout after their last byte, not
-     * before. */
-    long long stopped = last_byte_at;
+    /* The dribblers send a last byte and stop: cut http_timeout after it,
+     * not before. (The early check needs the test to be on time; on a
+     * machine too busy for that it is skipped, and said so.) */
+    for (int i = 0; i < HALF_OPEN; i++)
+        if (i % 3) send_all(fds[i], "b", 1);
+    long long stopped = sd_test_now_ms();
     sd_test_sleep_ms(HTTP_TIMEOUT_MS / 2);
     int early = 0;
     for (int i = 0; i < HALF_OPEN; i++)
         if (i % 3) early += closed_by_server(fds[i]);
-    assert_int_equal(early, 0);
+    if (sd_test_now_ms() - stopped < HTTP_TIMEOUT_MS - 100)
+        assert_int_equal(early, 0);
+    else
+        print_message("slowloris: too late for the early check (%lld ms)\n",
+                      sd_test_now_ms() - stopped);
     int closed = 0;
     long long all_closed_at = 0;
     while (sd_test_now_ms() - stopped < HTTP_TIMEOUT_MS + 2000) {
