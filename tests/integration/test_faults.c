@@ -41,6 +41,7 @@ static sd_test_daemon replicas[REPLICAS];
 static EVP_PKEY *key;
 static char *key_path;
 static char *configs[REPLICAS];
+static sd_test_stack drain; /* test_sigterm_drains_in_flight_requests' own */
 
 static const char config_template[] =
     "{\"listen\": \"127.0.0.1:@PORT@\","
@@ -78,6 +79,7 @@ static int setup(void **state) {
 }
 
 static int teardown(void **state) {
+    sd_test_stack_stop(&drain);
     for (int i = 0; i < REPLICAS; i++) {
         if (replicas[i].pid > 0) sd_test_daemon_stop(&replicas[i]);
         free(configs[i]);
@@ -523,33 +525,34 @@ static int read_answer(int fd, char id[64]) {
  * queued, before it was written, and the client got no answer at all. */
 static void test_sigterm_drains_in_flight_requests(void **state) {
     enum { HELD = 12 };
-    /* Its own Redis: the pause below must not disturb the other replicas. */
-    sd_test_stack s;
-    assert_int_equal(sd_test_stack_start(&s, drain_template), 0);
+    /* Its own Redis: the pause below must not disturb the other replicas.
+     * (File-level, so the teardown stops it when an assertion fails.) */
+    sd_test_stack *s = &drain;
+    assert_int_equal(sd_test_stack_start(s, drain_template), 0);
     char *tokens[HELD];
     for (int i = 0; i < HELD; i++) {
         char sub[16];
         snprintf(sub, sizeof sub, "dora-%d", i);
-        tokens[i] = sd_test_token(s.key, "k1", "https://id.test/drain", sub, "erp-web",
+        tokens[i] = sd_test_token(s->key, "k1", "https://id.test/drain", sub, "erp-web",
                                   sub, NULL, 600, NULL);
         assert_non_null(tokens[i]);
     }
     sd_test_response res;
     assert_int_equal(
-        sd_test_http(s.daemon.port, "GET", "/v1/auth", tokens[0], NULL, &res), 0);
+        sd_test_http(s->daemon.port, "GET", "/v1/auth", tokens[0], NULL, &res), 0);
     assert_int_equal(res.status, 200);
     char id0[64];
     assert_int_equal(sd_test_header(&res, "X-Session-Id", id0, sizeof id0), 0);
 
     /* Requests held in flight by a paused Redis. */
-    redisContext *c = sd_test_redis_connect(&s.redis);
+    redisContext *c = sd_test_redis_connect(&s->redis);
     assert_non_null(c);
     freeReplyObject(redisCommand(c, "CLIENT PAUSE 1200 ALL"));
     redisFree(c);
     long long paused_at = sd_test_now_ms();
     int fds[HELD];
     for (int i = 0; i < HELD; i++) {
-        fds[i] = sd_test_connect(s.daemon.port);
+        fds[i] = sd_test_connect(s->daemon.port);
         assert_true(fds[i] >= 0);
         char req[8192];
         int n = snprintf(req, sizeof req,
@@ -558,17 +561,17 @@ static void test_sigterm_drains_in_flight_requests(void **state) {
                          tokens[i]);
         assert_int_equal(send(fds[i], req, (size_t)n, MSG_NOSIGNAL), n);
     }
-    for (int i = 0; i < 100 && inflight(s.daemon.port) != HELD; i++)
+    for (int i = 0; i < 100 && inflight(s->daemon.port) != HELD; i++)
         sd_test_sleep_ms(10);
-    assert_true(inflight(s.daemon.port) == HELD);
+    assert_true(inflight(s->daemon.port) == HELD);
 
     /* SIGTERM: the listener closes at once, so a new connection is
      * refused while the requests are still waiting. */
     long long term_at = sd_test_now_ms();
-    assert_int_equal(kill(s.daemon.pid, SIGTERM), 0);
+    assert_int_equal(kill(s->daemon.pid, SIGTERM), 0);
     int refused = 0;
     for (int i = 0; i < 100 && !refused; i++) {
-        int probe = sd_test_connect(s.daemon.port);
+        int probe = sd_test_connect(s->daemon.port);
         if (probe < 0 && errno == ECONNREFUSED)
             refused = 1;
         else
@@ -596,7 +599,7 @@ static void test_sigterm_drains_in_flight_requests(void **state) {
 
     /* Then the process exits 0, well within drain_timeout (5 s). */
     int status = -1;
-    pid_t pid = s.daemon.pid;
+    pid_t pid = s->daemon.pid;
     long long exited_at = 0;
     for (int i = 0; i < 700; i++) {
         if (waitpid(pid, &status, WNOHANG) == pid) {
@@ -606,8 +609,8 @@ static void test_sigterm_drains_in_flight_requests(void **state) {
         sd_test_sleep_ms(10);
     }
     assert_true(exited_at > 0);
-    s.daemon.pid = 0;
-    unlink(s.daemon.config_path);
+    s->daemon.pid = 0;
+    unlink(s->daemon.config_path);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     assert_true(exited_at - term_at < 5000);
@@ -615,10 +618,10 @@ static void test_sigterm_drains_in_flight_requests(void **state) {
         "drain: refused new connections %lld ms after SIGTERM; %d held requests "
         "answered 200 by %lld ms after SIGTERM; exit 0 after %lld ms\n",
         refused_at - term_at, HELD, answered_at - term_at, exited_at - term_at);
-    assert_int_equal(sd_test_usage(&s.redis, "drain"), HELD);
+    assert_int_equal(sd_test_usage(&s->redis, "drain"), HELD);
     for (int i = 0; i < HELD; i++)
         free(tokens[i]);
-    sd_test_stack_stop(&s);
+    sd_test_stack_stop(s);
 }
 
 int main(void) {
