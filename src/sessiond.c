@@ -33,7 +33,8 @@ typedef struct daemon_state {
 
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg) {
     daemon_state *d = arg;
-    sd_log(SD_LOG_INFO, "draining", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+    sd_log(SD_LOG_INFO, "draining", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
+           NULL);
     sd_http_server_drain(d->server);
 }
 
@@ -43,24 +44,10 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg) {
     char err[512] = "";
     int rc = sd_worker_reload_keys(worker, err, sizeof err);
     if (rc)
-        sd_log(SD_LOG_ERROR, "key reload failed; keeping the current keys", "reason", err,
-               NULL);
+        sd_log(SD_LOG_ERROR, "key reload failed; keeping the current keys", "reason",
+               err, NULL);
     else
         sd_log(SD_LOG_INFO, "keys reloaded", NULL);
-}
-
-/* The worker's event loop. Its timers must be precise: libevent 2.1 reads
- * CLOCK_MONOTONIC_COARSE by default, one kernel tick (up to 10 ms) behind,
- * so a Redis call's time-out could fire before the deadline the call carries
- * to Redis, and a call Redis ran in between would open a session its client
- * was told had failed. */
-static struct event_base *new_event_base(void) {
-    struct event_config *ec = event_config_new();
-    if (!ec) return NULL;
-    event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
-    struct event_base *base = event_base_new_with_config(ec);
-    event_config_free(ec);
-    return base;
 }
 
 int main(int argc, char **argv) {
@@ -101,7 +88,7 @@ int main(int argc, char **argv) {
     struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL;
     signal(SIGPIPE, SIG_IGN);
 
-    if (!(d.base = new_event_base())) {
+    if (!(d.base = event_base_new())) {
         fprintf(stderr, "sessiond: cannot create event loop\n");
         goto out;
     }
@@ -130,8 +117,8 @@ int main(int argc, char **argv) {
     }
     char port[8];
     snprintf(port, sizeof port, "%u", (unsigned)cfg->listen_port);
-    sd_log(SD_LOG_INFO, "listening", "host", cfg->listen_host, "port", port, "version",
-           SD_VERSION, NULL);
+    sd_log(SD_LOG_INFO, "listening", "host", cfg->listen_host, "port", port,
+           "version", SD_VERSION, NULL);
     event_base_dispatch(d.base);
     sd_log(SD_LOG_INFO, "stopped", NULL);
     status = 0;

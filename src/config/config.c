@@ -31,6 +31,7 @@ static int set_defaults(sd_config *cfg) {
     cfg->max_body_bytes = 16384;
     cfg->max_header_bytes = 16384;
     cfg->drain_timeout_ms = 10000;
+    cfg->http_timeout_ms = 30000;
     cfg->events_max = 10000;
 
     int rc = cfg_listen_custom.parse(cfg, "127.0.0.1:8080", msg, sizeof msg);

@@ -22,6 +22,8 @@
  *   max_body_bytes       integer 1..67108864         default 16384
  *   max_header_bytes     integer 1..67108864         default 16384
  *   drain_timeout        duration > 0                default 10s
+ *   http_timeout         duration 100ms..1h          default 30s (silent connections
+ *                                                    are closed)
  *   replica_id           string                      default gethostname()
  *   events_max           integer 1..100000000        default 10000 (stream cap)
  *   admin_secret         string of >= 32 bytes, or null (admin routes' bearer)
@@ -155,6 +157,7 @@ static const cfg_field root_fields[] = {
      NULL, NULL},
     {"drain_timeout", CFG_DURATION, ROOT(drain_timeout_ms), 0, 1,
      DURATION_MAX_MS, 0, NULL, NULL},
+    {"http_timeout", CFG_DURATION, ROOT(http_timeout_ms), 0, 100, 3600000, 0, NULL, NULL},
     {"replica_id", CFG_STRING, ROOT(replica_id), 0, 0, 0, 0, NULL, NULL},
     {"events_max", CFG_INT, ROOT(events_max), 0, 1, 100000000, 0, NULL, NULL},
     {"admin_secret", CFG_STRING, ROOT(admin_secret), 0, 0, 0, 1, NULL, NULL},

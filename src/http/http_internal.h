@@ -61,6 +61,8 @@ struct sd_http_server {
     struct evhttp *http;
     struct evhttp_bound_socket *listener;
     unsigned inflight;              /* requests waiting for Redis */
+    unsigned unflushed;             /* replies given to evhttp while draining
+                                       and not yet written out */
     int draining;
     struct event drain_timer;
     int64_t drain_deadline_ms;

@@ -2,11 +2,13 @@
 #include "http/server.h"
 
 #include <inttypes.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -138,10 +140,25 @@ static const char *reason_phrase(int status) {
     }
 }
 
+static void on_reply_written(struct evhttp_request *req, void *arg) {
+    sd_http_server *srv = arg;
+    srv->unflushed--;
+}
+
 /* The one exit of every request. body may be NULL. */
 static void reply(sd_http_exchange *x, int status, const char *outcome,
                   struct evbuffer *body) {
     sd_http_server *srv = x->srv;
+    /* evhttp_send_reply only queues the answer; the socket is written on a
+     * later turn of the loop. A drain must not end the loop before that, or
+     * the last request's answer is lost with its connection. (A client that
+     * is already gone has no connection and nothing to wait for; one that
+     * goes while being answered leaves the count up, and the drain ends at
+     * drain_timeout.) */
+    if (srv->draining && evhttp_request_get_connection(x->req)) {
+        srv->unflushed++;
+        evhttp_request_set_on_complete_cb(x->req, on_reply_written, srv);
+    }
     struct evkeyvalq *h = evhttp_request_get_output_headers(x->req);
     if (srv->cfg->replica_id) evhttp_add_header(h, "X-Served-By", srv->cfg->replica_id);
     evhttp_add_header(h, "X-Request-Id", x->request_id);
@@ -342,8 +359,9 @@ static void on_request(struct evhttp_request *req, void *arg) {
 
 static void on_drain_tick(evutil_socket_t fd, short what, void *arg) {
     sd_http_server *srv = arg;
-    if (srv->inflight == 0 || sd_monotonic_ms() >= srv->drain_deadline_ms) {
-        if (srv->inflight)
+    if ((srv->inflight == 0 && srv->unflushed == 0) ||
+        sd_monotonic_ms() >= srv->drain_deadline_ms) {
+        if (srv->inflight || srv->unflushed)
             sd_log(SD_LOG_WARN, "drain time-out with requests in flight", NULL);
         event_base_loopexit(srv->base, NULL);
         return;
@@ -360,11 +378,45 @@ void sd_http_server_drain(sd_http_server *srv) {
         srv->listener = NULL;
     }
     srv->drain_deadline_ms = sd_monotonic_ms() + srv->cfg->drain_timeout_ms;
-    on_drain_tick(-1, 0, srv);
+    /* The first check waits one tick, not this turn: answers queued before
+     * the drain began (earlier in this turn or the last) are not counted in
+     * unflushed, and need a turn of the loop to be written. */
+    struct timeval tick = {0, 20 * 1000};
+    evtimer_add(&srv->drain_timer, &tick);
 }
 
 void sd_http_request_started(sd_http_server *srv) { srv->inflight++; }
 void sd_http_request_finished(sd_http_server *srv) { srv->inflight--; }
+
+/* A listening socket on host:port with the largest accept queue the kernel
+ * allows. evhttp_bind_socket listens with a backlog of 128: a burst of more
+ * connections (a load balancer opening its pool, a flood of slow clients)
+ * overflows it, and every connection past it waits for the client's SYN
+ * retransmission, one second, before it is even seen. Returns the socket
+ * or -1. */
+static evutil_socket_t listen_socket(const char *host, uint16_t port) {
+    char service[8];
+    snprintf(service, sizeof service, "%u", (unsigned)port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_ADDRCONFIG};
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(host, service, &hints, &ai) != 0) return -1;
+    evutil_socket_t fd = -1;
+    for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+        if (fd < 0) continue;
+        if (evutil_make_socket_closeonexec(fd) != 0 ||
+            evutil_make_socket_nonblocking(fd) != 0 ||
+            evutil_make_listen_socket_reuseable(fd) != 0 ||
+            bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+            evutil_closesocket(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
 
 sd_http_server *sd_http_server_new(sd_worker *w, struct event_base *base,
                                    const sd_config *cfg, char *err,
@@ -397,11 +449,17 @@ sd_http_server *sd_http_server_new(sd_worker *w, struct event_base *base,
     evhttp_set_default_content_type(srv->http, NULL);
     evhttp_set_max_headers_size(srv->http, (ev_ssize_t)cfg->max_header_bytes);
     evhttp_set_max_body_size(srv->http, (ev_ssize_t)cfg->max_body_bytes);
-    /* Idle and half-sent requests are cut after this long (slowloris). */
-    evhttp_set_timeout(srv->http, 30);
+    /* A connection that stays silent this long, idle or half way through a
+     * request, is closed (slowloris). libevent's time-out is one of
+     * inactivity: each byte received restarts it. */
+    struct timeval http_timeout = {.tv_sec = cfg->http_timeout_ms / 1000,
+                                   .tv_usec = (cfg->http_timeout_ms % 1000) * 1000};
+    evhttp_set_timeout_tv(srv->http, &http_timeout);
     evhttp_set_gencb(srv->http, on_request, srv);
-    srv->listener = evhttp_bind_socket_with_handle(srv->http, cfg->listen_host,
-                                                   cfg->listen_port);
+    evutil_socket_t fd = listen_socket(cfg->listen_host, cfg->listen_port);
+    /* The bound socket owns fd from here (closed when it is removed). */
+    srv->listener = fd >= 0 ? evhttp_accept_socket_with_handle(srv->http, fd) : NULL;
+    if (fd >= 0 && !srv->listener) evutil_closesocket(fd);
     if (!srv->listener) {
         snprintf(err, errlen, "listen %s:%u: cannot bind", cfg->listen_host,
                  (unsigned)cfg->listen_port);

@@ -24,6 +24,8 @@
 #define MAX_REDIRECTS 100
 /* A -TRYAGAIN (a slot half migrated) is retried after this long. */
 #define TRYAGAIN_DELAY_MS 10
+/* A script's deadline is this much before its call's time-out. */
+#define STORE_DEADLINE_MARGIN_MS 5
 
 /* File names (without ".lua") of the scripts, in sd_script_id order. */
 static const char *const script_names[SD_SCRIPT_COUNT] = {
@@ -516,6 +518,20 @@ static void on_call_reply(redisAsyncContext *ac, void *r, void *privdata) {
 
 static void on_call_timeout(evutil_socket_t fd, short what, void *arg) {
     store_call *call = arg;
+    /* libevent arms a timer from the time its loop turn began (cached), so
+     * it can fire before a full time-out has passed since the send; the
+     * script's deadline (sd_store_deadline_ms) counts from the real clock.
+     * Answering early would let a request told 503 still open a session
+     * if Redis ran it in between: wait out the rest. */
+    int64_t left_ns =
+        call->sent_at + call->store->timeout_ms * 1000000 - sd_monotonic_ns();
+    if (left_ns > 0) {
+        int64_t us = left_ns / 1000 + 1;
+        struct timeval tv = {.tv_sec = (time_t)(us / 1000000),
+                             .tv_usec = (suseconds_t)(us % 1000000)};
+        evtimer_add(&call->timer, &tv);
+        return;
+    }
     store_link *link = call->in_flight ? call->link : NULL;
     int stalled = link && link->replies == call->replies_at_send;
     call_answer(call, SD_ESTORE_TIMEOUT, NULL);
@@ -542,13 +558,6 @@ static int transmit(store_call *call, store_link *link) {
     if (!call->started) {
         call->started = 1;
         call->sent_at = sd_monotonic_ns();
-        /* evtimer_add counts from the loop's cached time, which lags the
-         * clock by however long this loop iteration has run so far. The
-         * call's deadline on Redis's clock (sd_store_deadline_ms) was taken
-         * from the fresh clock, so refresh the cache: the time-out then
-         * fires no earlier than that deadline, and a call Redis runs after
-         * its client got 503 is always refused there. */
-        event_base_update_cache_time(store->base);
         evtimer_add(&call->timer, &store->timeout);
         store->stats.calls++;
     }
@@ -708,17 +717,16 @@ int sd_store_command(sd_store *store, int argc, const char **argv, const size_t 
     return start_call(store, call, 0);
 }
 
-/* Milliseconds the deadline sent to Redis keeps before the worker's own
- * time-out: both clocks are read in whole milliseconds, and the time-out
- * timer may round to the millisecond as well. */
-#define DEADLINE_GUARD_MS 2
-
 int64_t sd_store_deadline_ms(const sd_store *store) {
     for (size_t i = 0; i < store->nlinks; i++) {
         const store_link *link = store->links[i];
+        /* Whole milliseconds on both clocks: the margin covers the
+         * rounding, so the deadline passes before the time-out fires. */
         if (link->clock_known)
             return sd_monotonic_ms() + link->clock_offset_ms + store->timeout_ms -
-                   DEADLINE_GUARD_MS;
+                   (store->timeout_ms > 10 * STORE_DEADLINE_MARGIN_MS
+                        ? STORE_DEADLINE_MARGIN_MS
+                        : 0);
     }
     return 0;
 }

@@ -189,6 +189,7 @@ static void test_defaults(void **state) {
     assert_int_equal(c->max_body_bytes, 16384);
     assert_int_equal(c->max_header_bytes, 16384);
     assert_int_equal(c->drain_timeout_ms, 10000);
+    assert_int_equal(c->http_timeout_ms, 30000);
     assert_int_equal(c->events_max, 10000);
     assert_non_null(c->replica_id);
     assert_true(strlen(c->replica_id) > 0);
@@ -223,7 +224,7 @@ static void test_every_root_field_set(void **state) {
             "'timeout':'250ms','reconnect_max':'5s'},'sweep_interval':'2s',"
             "'sweep_batch':50,'leeway':'30s','max_token_bytes':4096,"
             "'token_cache_entries':0,'max_body_bytes':1024,"
-            "'max_header_bytes':2048,'drain_timeout':'1m',"
+            "'max_header_bytes':2048,'drain_timeout':'1m','http_timeout':'250ms',"
             "'replica_id':'replica-a',",
             "");
     const sd_config *c = f->cfg;
@@ -242,6 +243,7 @@ static void test_every_root_field_set(void **state) {
     assert_int_equal(c->max_body_bytes, 1024);
     assert_int_equal(c->max_header_bytes, 2048);
     assert_int_equal(c->drain_timeout_ms, 60000);
+    assert_int_equal(c->http_timeout_ms, 250);
     assert_string_equal(c->replica_id, "replica-a");
 }
 
@@ -1099,6 +1101,27 @@ static void test_free_null_and_err_optional(void **state) {
     assert_string_equal(small, "instanc");
 }
 
+/* http_timeout: the HTTP connections' inactivity cut-off (slowloris), in
+ * milliseconds from 100 ms to 1 h; the environment sets it too. */
+static void test_http_timeout(void **state) {
+    fixture *f = *state;
+    ok_with(f, "'http_timeout':'100ms',", "");
+    assert_int_equal(f->cfg->http_timeout_ms, 100);
+    ok_with(f, "'http_timeout':'1h',", "");
+    assert_int_equal(f->cfg->http_timeout_ms, 3600000);
+    ok_with(f, "'http_timeout':1500,", "");
+    assert_int_equal(f->cfg->http_timeout_ms, 1500);
+    const char *want = "http_timeout: must be a duration from 100ms to 1h, e.g. \"30s\" "
+                       "or integer milliseconds";
+    fails_with(f, "'http_timeout':'99ms',", "", want);
+    fails_with(f, "'http_timeout':'61m',", "", want);
+    fails_with(f, "'http_timeout':0,", "", want);
+    fails_with(f, "'http_timeout':'soon',", "", want);
+    char *env[] = {"SESSIOND_HTTP_TIMEOUT=2s", NULL};
+    assert_int_equal(load_with(f, "'http_timeout':'5s',", "", env), 0);
+    assert_int_equal(f->cfg->http_timeout_ms, 2000);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
@@ -1108,6 +1131,7 @@ int main(void) {
         T(test_durations_valid),
         T(test_durations_invalid),
         T(test_leeway_whole_seconds),
+        T(test_http_timeout),
         T(test_integers_in_range),
         T(test_integers_out_of_range),
         T(test_strings_wrong_types),
