@@ -459,6 +459,29 @@ static void test_demo_api_refusals_map_to_statuses(void **state) {
     free(token);
 }
 
+/* Refusals other than 401/403 (which auth_request passes on itself) keep
+ * their status: a 404 is not a retryable 503. */
+static void test_demo_api_refusals_keep_their_status(void **state) {
+    SKIP_WITHOUT_NGINX();
+    sd_test_response res;
+    char value[64];
+    char *token = mint("other", "erin", "sid-erin");
+    call("GET", "/api/hello", "nope", token, &res);
+    assert_int_equal(res.status, 404);
+    assert_string_equal(res.body, "{\"error\":\"unknown_instance\","
+                                  "\"message\":\"the request was refused\"}");
+    assert_int_not_equal(sd_test_header(&res, "Retry-After", value, sizeof value), 0);
+    header(&res, "X-Authorized-By", value, sizeof value);
+    replica_index(value);
+
+    call("GET", "/api/hello", "demo", token, &res);
+    assert_int_equal(res.status, 403);
+    assert_string_equal(res.body, "{\"error\":\"wrong_instance\","
+                                  "\"message\":\"this token is not valid here\"}");
+    assert_int_equal(usage("other"), 0);
+    free(token);
+}
+
 /* A 5000-character sub makes sessiond's reply headers larger than nginx's
  * default 4k proxy buffer: nginx used to answer 503 and count it as the
  * replica's failure, so three such requests emptied the pool for 10 s. */
@@ -605,6 +628,7 @@ int main(void) {
         cmocka_unit_test(test_demo_api_without_or_with_bad_token_is_401),
         cmocka_unit_test(test_demo_api_passes_session_headers),
         cmocka_unit_test(test_demo_api_refusals_map_to_statuses),
+        cmocka_unit_test(test_demo_api_refusals_keep_their_status),
         cmocka_unit_test(test_big_subject_passes_and_keeps_replicas),
         cmocka_unit_test(test_killing_a_replica_loses_no_session),
         cmocka_unit_test(test_redis_down_then_replicas_down_is_503),
