@@ -189,6 +189,23 @@ int cli_parse_options(int argc, char **argv, const struct option *opts,
 int cli_print_json(json_t *doc);
 
 /* ------------------------------------------------------------------------
+ * Human-readable output
+ * ------------------------------------------------------------------------ */
+
+/* Claims (sub, client_id) come from tokens and reach the terminal in the
+ * tables: C0 controls, DEL, the C1 controls (U+0080..U+009F) and the
+ * backslash are written as escapes (\n, \t, \r, \\, \x1b, \u009b) so a
+ * value can neither forge a line nor send a terminal sequence. --json output
+ * is never escaped this way.
+ *
+ * cli_escape writes the escaped s (NULL reads as "") into out, at most cap-1
+ * bytes and a NUL, never cutting an escape in two; returns out.
+ * cli_escaped returns the whole escaped string, malloc'd (the caller frees),
+ * or NULL when out of memory. */
+char *cli_escape(const char *s, char *out, size_t cap);
+char *cli_escaped(const char *s);
+
+/* ------------------------------------------------------------------------
  * Messages
  * ------------------------------------------------------------------------ */
 

@@ -129,8 +129,11 @@ int cli_cmd_reserve(int argc, char **argv) {
         } else if (u) {
             size_t i;
             json_t *s;
-            json_array_foreach(json_object_get(u, "reserved"), i, s)
-                printf("%s\n", json_string_value(s));
+            json_array_foreach(json_object_get(u, "reserved"), i, s) {
+                char *text = cli_escaped(json_string_value(s));
+                printf("%s\n", text ? text : "?");
+                free(text);
+            }
             rc = CLI_EXIT_OK;
         }
         json_decref(u);
