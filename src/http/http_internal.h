@@ -95,7 +95,8 @@ void sd_http_send_error(sd_http_exchange *x, int err);
 
 /* Answers a denial (err: SD_ELICENSE_LIMIT or SD_ESUBJECT_LIMIT) with its
  * status, Retry-After in whole seconds (rounded up, at least 1) and the
- * pool's usage in the body. */
+ * numbers of the cap that was hit in the body: the pool's "used"/"limit",
+ * or the subject's "subject_sessions"/"subject_limit". */
 void sd_http_send_limit(sd_http_exchange *x, int err, int64_t retry_after_ms,
                         int64_t used, int64_t limit);
 

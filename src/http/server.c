@@ -222,12 +222,17 @@ void sd_http_send_limit(sd_http_exchange *x, int err, int64_t retry_after_ms,
     sd_http_error e = sd_http_error_of(err);
     evhttp_add_header(evhttp_request_get_output_headers(x->req), "X-Session-Error",
                       e.error);
-    char body[320];
+    /* The numbers of the cap that was hit, named after it: a subject at
+     * its cap must not read as a pool with room. */
+    int subject = err == SD_ESUBJECT_LIMIT;
+    char body[360];
     int n = snprintf(body, sizeof body,
                      "{\"error\":\"%s\",\"reason\":\"%s\","
-                     "\"message\":\"%s\",\"used\":%" PRId64 ",\"limit\":%" PRId64
+                     "\"message\":\"%s\",\"%s\":%" PRId64 ",\"%s\":%" PRId64
                      ",\"retry_after\":%" PRId64 "}",
-                     e.error, sd_errname(err), sd_strerror(err), used, limit, seconds);
+                     e.error, sd_errname(err), sd_strerror(err),
+                     subject ? "subject_sessions" : "used", used,
+                     subject ? "subject_limit" : "limit", limit, seconds);
     sd_http_send_json(x, e.status, e.error, body, (size_t)n);
 }
 

@@ -134,8 +134,10 @@ static void on_open_reply(int err, const redisReply *reply, void *data) {
                                  ? reply->str : "shape", NULL);
         sd_http_send_error(&sr->x, err);
     } else if (res.code == SD_SCRIPT_DENIED) {
-        sd_http_send_limit(&sr->x, res.denied, res.retry_after_ms, res.used,
-                           res.limit);
+        int subject = res.denied == SD_ESUBJECT_LIMIT;
+        sd_http_send_limit(&sr->x, res.denied, res.retry_after_ms,
+                           subject ? res.subject_sessions : res.used,
+                           subject ? res.subject_limit : res.limit);
     } else {
         send_session_headers(sr, &res);
         if (sr->want_body)
