@@ -237,7 +237,11 @@ void sd_http_send_limit(sd_http_exchange *x, int err, int64_t retry_after_ms,
 }
 
 void sd_http_send_method_not_allowed(sd_http_exchange *x, const char *allow) {
-    evhttp_add_header(evhttp_request_get_output_headers(x->req), "Allow", allow);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(x->req);
+    evhttp_add_header(h, "Allow", allow);
+    /* Every error of the session routes carries it (see sd_http_send_error). */
+    if (x->route == SD_ROUTE_AUTH || x->route == SD_ROUTE_SESSION)
+        evhttp_add_header(h, "X-Session-Error", "method_not_allowed");
     static const char body[] =
         "{\"error\":\"method_not_allowed\",\"reason\":\"method_not_allowed\","
         "\"message\":\"method not allowed on this path\"}";

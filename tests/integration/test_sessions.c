@@ -488,6 +488,16 @@ static void test_routes_and_methods(void **state) {
     assert_int_equal(res.status, 404);
     assert_int_equal(sd_test_http(daemon_proc.port, "PUT", "/v1/session", NULL, NULL, &res), 0);
     assert_int_equal(res.status, 405);
+    /* Like every error of the session routes, for a gateway's auth check. */
+    char value[64];
+    assert_int_equal(sd_test_header(&res, "X-Session-Error", value, sizeof value), 0);
+    assert_string_equal(value, "method_not_allowed");
+    assert_string_equal(res.body, "{\"error\":\"method_not_allowed\",\"reason\":"
+                                  "\"method_not_allowed\",\"message\":\"method not "
+                                  "allowed on this path\"}");
+    assert_int_equal(sd_test_http(daemon_proc.port, "POST", "/healthz", NULL, NULL, &res), 0);
+    assert_int_equal(res.status, 405);
+    assert_int_not_equal(sd_test_header(&res, "X-Session-Error", value, sizeof value), 0);
     /* Several instances and no selector: the request names no instance. */
     assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/v1/auth", "x.y.z", NULL, &res), 0);
     assert_int_equal(res.status, 404);
