@@ -248,16 +248,25 @@ void sd_http_send_method_not_allowed(sd_http_exchange *x, const char *allow) {
     sd_http_send_json(x, 405, "method_not_allowed", body, sizeof body - 1);
 }
 
-const char *sd_http_bearer_token(struct evhttp_request *req, size_t *len) {
-    /* Two Authorization headers are ambiguous (a gateway may read the other
-     * one): neither counts. */
-    const char *auth = NULL;
+int sd_http_single_header(struct evhttp_request *req, const char *name,
+                          const char **value) {
+    *value = NULL;
     struct evkeyval *h;
     TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next) {
-        if (strcasecmp(h->key, "Authorization") != 0) continue;
-        if (auth) return NULL;
-        auth = h->value;
+        if (strcasecmp(h->key, name) != 0) continue;
+        if (*value) {
+            *value = NULL;
+            return -1;
+        }
+        *value = h->value;
     }
+    return 0;
+}
+
+const char *sd_http_bearer_token(struct evhttp_request *req, size_t *len) {
+    /* Two Authorization headers count as none (401 token_missing). */
+    const char *auth;
+    if (sd_http_single_header(req, "Authorization", &auth) != 0) return NULL;
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) return NULL;
     const char *token = auth + 7;
     while (*token == ' ') token++;

@@ -28,9 +28,15 @@ typedef struct session_request {
  * On failure it has already answered the client and returns NULL. */
 static session_request *begin_or_reply(sd_http_exchange *x) {
     struct evkeyvalq *in = evhttp_request_get_input_headers(x->req);
-    const sd_instance *inst = sd_worker_instance_for(
-        x->srv->worker, evhttp_find_header(in, "Host"),
-        evhttp_find_header(in, "X-Instance"));
+    /* Two X-Instance headers are refused (400), never resolved by order:
+     * a gateway may have checked the other one. */
+    const char *named;
+    if (sd_http_single_header(x->req, "X-Instance", &named) != 0) {
+        sd_http_send_error(x, SD_EINSTANCE_AMBIGUOUS);
+        return NULL;
+    }
+    const sd_instance *inst =
+        sd_worker_instance_for(x->srv->worker, evhttp_find_header(in, "Host"), named);
     if (!inst) {
         sd_http_send_error(x, SD_EINSTANCE_UNKNOWN);
         return NULL;

@@ -652,6 +652,24 @@ static void test_odd_requests_get_json_answers(void **state) {
     assert_non_null(strstr(res.body, "\"reason\":\"token_missing\""));
     assert_int_equal(usage("kim"), 0);
 
+    /* Two X-Instance headers: refused, not resolved by order (the first
+     * one used to win), even when both name the same instance. */
+    static const char *const pairs[] = {"X-Instance: basic\r\nX-Instance: other\r\n",
+                                        "X-Instance: nosuch\r\nX-Instance: basic\r\n",
+                                        "X-Instance: basic\r\nx-instance: basic\r\n"};
+    long long before = usage("basic");
+    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
+        assert_int_equal(
+            sd_test_http(daemon_proc.port, "GET", "/v1/auth", token, pairs[i], &res), 0);
+        assert_int_equal(res.status, 400);
+        assert_string_equal(res.body, "{\"error\":\"bad_request\",\"reason\":"
+                                      "\"instance_ambiguous\",\"message\":\"more than "
+                                      "one X-Instance header\"}");
+        header(&res, "X-Session-Error", value, sizeof value);
+        assert_string_equal(value, "bad_request");
+    }
+    assert_int_equal(usage("basic"), before);
+
     /* An X-Instance that names no instance is never another instance's. */
     assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/v1/auth", token,
                                   "X-Instance: nosuch\r\n", &res), 0);
