@@ -247,6 +247,36 @@ static void test_admin_license_get_and_put(void **state) {
 
     admin("PUT", path, SECRET, "{\"limit\": 3}", &res);
     assert_int_equal(res.status, 200);
+
+    /* A subject named twice is stored, counted and recorded once: three
+     * names for two subjects fit a limit of 2. */
+    admin("PUT", path, SECRET,
+          "{\"limit\": 2, \"reserved\": [\"a\", \"a\", \"b\", \"a\"]}", &res);
+    assert_int_equal(res.status, 200);
+    doc = body_json(&res);
+    reserved = json_object_get(doc, "reserved");
+    assert_int_equal(json_array_size(reserved), 2);
+    assert_string_equal(json_string_value(json_array_get(reserved, 0)), "a");
+    assert_string_equal(json_string_value(json_array_get(reserved, 1)), "b");
+    json_decref(doc);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "SCARD sd:{ops}:reserved"), 2);
+    redisContext *c = sd_test_redis_connect(&stack.redis);
+    redisReply *r = redisCommand(c, "XREVRANGE sd:{ops}:events + - COUNT 1");
+    assert_int_equal(r->elements, 1);
+    const redisReply *f = r->element[0]->element[1];
+    char fields[512] = "";
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        if (strcmp(f->element[i]->str, "replica") == 0) continue;
+        size_t n = strlen(fields);
+        snprintf(fields + n, sizeof fields - n, "%s=%s;", f->element[i]->str,
+                 f->element[i + 1]->str);
+    }
+    assert_string_equal(fields,
+                        "type=settings;limit=2;reserved=2;change=replace;subjects=a,b;");
+    freeReplyObject(r);
+    redisFree(c);
+    admin("PUT", path, SECRET, "{\"limit\": 3, \"reserved\": []}", &res);
+    assert_int_equal(res.status, 200);
     free(a);
 }
 
