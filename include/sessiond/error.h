@@ -38,15 +38,16 @@ typedef enum sd_err {
     SD_ETOKEN_SIGNATURE, /* signature does not verify */
 
     /* Claims. */
-    SD_ETOKEN_EXP_MISSING,    /* no exp claim */
-    SD_ETOKEN_CLAIM_TYPE,     /* a claim has the wrong JSON type or range */
-    SD_ETOKEN_EXPIRED,        /* now >= exp + leeway */
-    SD_ETOKEN_NOT_YET_VALID,  /* nbf > now + leeway */
-    SD_ETOKEN_IAT_FUTURE,     /* iat > now + leeway */
-    SD_ETOKEN_ISSUER,         /* iss missing or not the instance's issuer */
-    SD_ETOKEN_AUDIENCE,       /* aud missing or lacks the configured audience */
-    SD_ETOKEN_REVOKED,        /* jti is on the revocation list */
-    SD_ETOKEN_WRONG_INSTANCE, /* valid token, but of another instance */
+    SD_ETOKEN_EXP_MISSING,       /* no exp claim */
+    SD_ETOKEN_CLAIM_TYPE,        /* a claim has the wrong JSON type or range */
+    SD_ETOKEN_EXPIRED,           /* now >= exp + leeway */
+    SD_ETOKEN_NOT_YET_VALID,     /* nbf > now + leeway */
+    SD_ETOKEN_IAT_FUTURE,        /* iat > now + leeway */
+    SD_ETOKEN_ISSUER,            /* iss missing or not the instance's issuer */
+    SD_ETOKEN_AUDIENCE,          /* aud missing or lacks the configured audience */
+    SD_ETOKEN_REVOKED,           /* jti is on the revocation list */
+    SD_ETOKEN_ADMIN_CREDENTIALS, /* admin route: neither the secret nor a token */
+    SD_ETOKEN_WRONG_INSTANCE,    /* valid token, but of another instance */
 
     /* Sessions and the store. */
     SD_ESTORE_UNAVAILABLE = -200, /* Redis not connected or scripts not loaded */

@@ -43,6 +43,8 @@ static const error_entry errors[] = {
     {SD_ETOKEN_ISSUER, "issuer_mismatch", "token issuer is not this instance's issuer"},
     {SD_ETOKEN_AUDIENCE, "audience_mismatch", "token audience does not include this API"},
     {SD_ETOKEN_REVOKED, "token_revoked", "token has been revoked"},
+    {SD_ETOKEN_ADMIN_CREDENTIALS, "admin_credentials",
+     "neither the admin secret nor a token"},
     {SD_ETOKEN_WRONG_INSTANCE, "wrong_instance", "token belongs to another instance"},
     {SD_ESTORE_UNAVAILABLE, "store_unavailable", "session store is unavailable"},
     {SD_ESTORE_TIMEOUT, "store_timeout", "session store did not answer in time"},

@@ -113,10 +113,20 @@ static void test_admin_needs_secret_or_admin_scope(void **state) {
     assert_non_null(strstr(www, "Bearer error=\"invalid_token\""));
 
     admin("GET", path, "not-the-secret", NULL, &res);
-    expect_error(&res, 401, "invalid_token", "token_malformed");
+    expect_error(&res, 401, "invalid_token", "admin_credentials");
+    assert_int_equal(sd_test_header(&res, "WWW-Authenticate", www, sizeof www), 0);
+    assert_string_equal(www, "Bearer error=\"invalid_token\", "
+                             "error_description=\"admin_credentials\"");
     /* A secret that differs in its last byte only. */
     admin("GET", path, "an-admin-secret-of-at-least-32-bytes?", NULL, &res);
+    expect_error(&res, 401, "invalid_token", "admin_credentials");
+    /* Of an unknown instance: the same answer (no instance is revealed). */
+    admin("GET", "/v1/admin/instances/nosuch/license", "not-the-secret", NULL, &res);
+    expect_error(&res, 401, "invalid_token", "admin_credentials");
+    /* Something shaped like a token is judged as one. */
+    admin("GET", path, "a.b.c", NULL, &res);
     assert_int_equal(res.status, 401);
+    assert_null(strstr(res.body, "admin_credentials"));
 
     /* A valid token of the instance, but without the admin scope. */
     char *user = token("ops", "alice", ",\"scope\":\"erp.read erp.write\"");
