@@ -121,9 +121,15 @@ static void test_sighup_rotates_keys(void **state) {
     assert_int_equal(status_of(old_tok, body, sizeof body), 401);
     assert_non_null(strstr(body, "\"reason\":\"kid_unknown\""));
 
-    /* A broken file keeps the keys in use. */
+    /* A broken (truncated) file keeps the keys in use, and the log says
+     * what is wrong with which file. */
     write_file(jwks_path, "{\"keys\": [ this is not json");
-    reload_and_wait("key reload failed");
+    char reason[512];
+    snprintf(reason, sizeof reason,
+             "\"reason\":\"instance rot: jwks_file %s: not valid JSON: invalid token "
+             "near 'this' (line 1, column 15)\"",
+             jwks_path);
+    reload_and_wait(reason);
     assert_int_equal(status_of(new_tok, NULL, 0), 200);
     free(old_tok);
     free(new_tok);
