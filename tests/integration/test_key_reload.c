@@ -135,9 +135,67 @@ static void test_sighup_rotates_keys(void **state) {
     free(new_tok);
 }
 
+/* Runs sessiond with args and returns its exit status; its stderr in err. */
+static int sessiond_run(char *const args[], char *err, size_t cap) {
+    const char *bin = getenv("SD_SESSIOND");
+    char *argv[8] = {(char *)(bin ? bin : SD_BINARY_DIR "/sessiond")};
+    for (int i = 0; args[i] && i < 6; i++)
+        argv[i + 1] = args[i];
+    sd_test_run_result r;
+    assert_int_equal(sd_test_run(&r, NULL, argv), 0);
+    snprintf(err, cap, "%s", r.err ? r.err : "");
+    int status = r.status;
+    sd_test_run_free(&r);
+    return status;
+}
+
+/* --check-config names a bad key file and nothing else: no libevent
+ * warning from the cleanup of what was never started. */
+static void test_check_config_names_bad_key_files(void **state) {
+    char path[] = "/tmp/sd-test-config-XXXXXX", bad[] = "/tmp/sd-test-badjwks-XXXXXX";
+    int fd = mkstemp(path), bfd = mkstemp(bad);
+    assert_true(fd >= 0 && bfd >= 0);
+    close(fd);
+    close(bfd);
+    char config[512], err[1024], expected[512];
+    snprintf(config, sizeof config,
+             "{\"redis\": {\"url\": \"redis://127.0.0.1:1\"}, \"instances\": [{\"name\": "
+             "\"a\", \"issuer\": \"https://id.test/a\", \"jwks_file\": \"%s.missing\", "
+             "\"license_limit\": 1}]}",
+             bad);
+    write_file(path, config);
+    char *check[] = {"--check-config", "-c", path, NULL};
+    assert_int_equal(sessiond_run(check, err, sizeof err), 1);
+    snprintf(expected, sizeof expected,
+             "sessiond: instance a: jwks_file %s.missing: file could not be read\n", bad);
+    assert_string_equal(err, expected);
+
+    snprintf(config, sizeof config,
+             "{\"redis\": {\"url\": \"redis://127.0.0.1:1\"}, \"instances\": [{\"name\": "
+             "\"a\", \"issuer\": \"https://id.test/a\", \"jwks_file\": \"%s\", "
+             "\"license_limit\": 1}]}",
+             bad);
+    write_file(path, config);
+    write_file(bad, "{\"keys\": [{\"kty\": \"RSA\", \"n\": \"q");
+    assert_int_equal(sessiond_run(check, err, sizeof err), 1);
+    snprintf(expected, sizeof expected,
+             "sessiond: instance a: jwks_file %s: not valid JSON: premature end of input "
+             "near '\"q' (line 1, column 32)\n",
+             bad);
+    assert_string_equal(err, expected);
+    unlink(path);
+    unlink(bad);
+
+    /* -c without its value. */
+    char *no_file[] = {"--check-config", "-c", NULL};
+    assert_int_equal(sessiond_run(no_file, err, sizeof err), 2);
+    assert_memory_equal(err, "sessiond: -c needs a FILE\nusage: sessiond", 40);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sighup_rotates_keys),
+        cmocka_unit_test(test_check_config_names_bad_key_files),
     };
     return cmocka_run_group_tests_name("key_reload", tests, setup, teardown);
 }
