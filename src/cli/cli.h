@@ -70,6 +70,7 @@ typedef struct cli_redis_opts {
     const char *cluster[CLI_MAX_NODES];
     size_t ncluster;
     int topology_flag;      /* a topology came from the command line */
+    int url_flag;           /* --redis was given */
     char env_nodes[1024];   /* the environment's lists, split in place */
     const char *instance;   /* NULL: the only instance in Redis */
     int json;

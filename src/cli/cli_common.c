@@ -100,6 +100,10 @@ int cli_option_error(const char *cmd, char **argv, int c) {
     if (c == ':')
         cli_error("%s: option '%s' needs a value (see 'sessionctl %s --help')", cmd, word,
                   cmd);
+    else if (optopt >= '0' && optopt <= '9')
+        /* "-1" reads as an option to getopt; it was meant as a number. */
+        cli_error("%s: %s must be a whole number >= 0, not a negative one", cmd,
+                  strcmp(cmd, "limit") == 0 ? "the limit" : "a number");
     else
         cli_error("%s: unknown option '%s' (see 'sessionctl %s --help')", cmd, word, cmd);
     return CLI_EXIT_USAGE;

@@ -70,7 +70,8 @@ int cli_cmd_limit(int argc, char **argv) {
         return CLI_EXIT_USAGE;
     }
     if (cli_parse_epoch(argv[optind + 1], &n) != 0 || n > 100000000) {
-        cli_error("limit: '%s' is not a limit (0..100000000)", argv[optind + 1]);
+        cli_error("limit: the limit must be a whole number from 0 to 100000000, not '%s'",
+                  argv[optind + 1]);
         return CLI_EXIT_USAGE;
     }
     const char *value = argv[optind + 1];

@@ -506,9 +506,34 @@ static void test_every_command_has_help_and_fails_clearly(void **state) {
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.err, "cannot reach Redis at 127.0.0.1:1"));
     sd_test_run_free(&r);
+    /* A bad command line is exit 2, before any connection. */
     ctl(&r, "usage", "--redis", "http://nope", NULL);
-    assert_int_equal(r.status, 1);
-    assert_non_null(strstr(r.err, "--redis"));
+    assert_int_equal(r.status, 2);
+    assert_string_equal(
+        r.err, "sessionctl: --redis: must be \"redis://[:password@]host[:port][/db]\"\n");
+    sd_test_run_free(&r);
+    ctl(&r, "usage", "--redis", redis_url, "--cluster", "127.0.0.1:7000", NULL);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(
+        r.err, "sessionctl: --redis and --cluster name two topologies: choose one\n");
+    sd_test_run_free(&r);
+    ctl(&r, "usage", "--sentinel", "127.0.0.1:7000", "--master-name", "m", "--redis",
+        redis_url, NULL);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(
+        r.err, "sessionctl: --redis and --sentinel name two topologies: choose one\n");
+    sd_test_run_free(&r);
+    ctl(&r, "limit", "set", "-1", "--instance", "acme", NULL);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err,
+                        "sessionctl: limit: the limit must be a whole number >= 0, "
+                        "not a negative one\n");
+    sd_test_run_free(&r);
+    ctl(&r, "limit", "set", "2.5", "--instance", "acme", NULL);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err,
+                        "sessionctl: limit: the limit must be a whole number from 0 "
+                        "to 100000000, not '2.5'\n");
     sd_test_run_free(&r);
     ctl(&r, "list", "--instance", "bad name!", NULL);
     assert_int_equal(r.status, 2);
