@@ -147,7 +147,9 @@ static void reply(sd_http_exchange *x, int status, const char *outcome,
     evhttp_add_header(h, "X-Request-Id", x->request_id);
     evhttp_add_header(h, "Cache-Control", "no-store");
     count(srv, x->route, status, outcome);
-    if (sd_log_enabled(SD_LOG_INFO)) access_log(x, status, outcome);
+    /* A 5xx request line is a warning, kept by log_level warn. */
+    if (sd_log_enabled(status >= 500 ? SD_LOG_WARN : SD_LOG_INFO))
+        access_log(x, status, outcome);
     evhttp_send_reply(x->req, status, reason_phrase(status), body);
 }
 

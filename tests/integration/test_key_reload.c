@@ -192,10 +192,53 @@ static void test_check_config_names_bad_key_files(void **state) {
     assert_memory_equal(err, "sessiond: -c needs a FILE\nusage: sessiond", 40);
 }
 
+/* log_level warn drops the request lines of answered requests but keeps
+ * those of 5xx answers, which are logged at warn. Stops Redis: run last. */
+static void test_log_level_warn_keeps_only_5xx_request_lines(void **state) {
+    sd_test_daemon quiet;
+    char config[1024];
+    char *jwks = sd_test_jwks(new_key, "new", NULL); /* the first test broke it */
+    write_file(jwks_path, jwks);
+    free(jwks);
+    snprintf(config, sizeof config,
+             "{\"listen\": \"127.0.0.1:@PORT@\", \"log_level\": \"warn\","
+             " \"redis\": {\"url\": \"redis://127.0.0.1:@REDIS_PORT@\","
+             "              \"timeout\": \"200ms\"},"
+             " \"instances\": [{\"name\": \"rot\", \"issuer\": \"https://id.test/rot\","
+             "   \"jwks_file\": \"%s\", \"license_limit\": 10}]}",
+             jwks_path);
+    assert_int_equal(sd_test_daemon_start(&quiet, config, redis.port, 1), 0);
+    sd_test_response res;
+    assert_int_equal(sd_test_http(quiet.port, "GET", "/v1/auth", NULL, NULL, &res), 0);
+    assert_int_equal(res.status, 401);
+    sd_test_redis_stop(&redis, 1);
+    char *tok = token(new_key, "new", "carol");
+    assert_int_equal(sd_test_http(quiet.port, "GET", "/v1/auth", tok, NULL, &res), 0);
+    assert_int_equal(res.status, 503);
+    free(tok);
+    sd_test_daemon_stop(&quiet);
+
+    FILE *f = fopen(quiet.log_path, "r");
+    assert_non_null(f);
+    char line[2048];
+    int requests = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strstr(line, "\"msg\":\"request\"")) continue;
+        requests++;
+        assert_non_null(strstr(line, "\"level\":\"warn\""));
+        assert_non_null(strstr(line, "\"status\":\"503\""));
+        assert_non_null(strstr(line, "\"outcome\":\"store_unavailable\""));
+    }
+    fclose(f);
+    unlink(quiet.log_path);
+    assert_int_equal(requests, 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sighup_rotates_keys),
         cmocka_unit_test(test_check_config_names_bad_key_files),
+        cmocka_unit_test(test_log_level_warn_keeps_only_5xx_request_lines),
     };
     return cmocka_run_group_tests_name("key_reload", tests, setup, teardown);
 }
