@@ -45,10 +45,13 @@
     {1, id, opened_at, expires_at, requests, used, limit, idle, absolute}  opened
     {2, id, opened_at, expires_at, requests, used, limit, idle, absolute}  resumed
     {3, retry_after_ms, used, limit, reason, idle, absolute}               denied
+    {3, retry_after_ms, used, limit, reason, idle, absolute,
+        subject_sessions, subject_cap}                           denied (subject)
     {8}                                                                    revoked
     {16}                                                                   too late
   used and limit are -1 when ARGV[11] is "0". reason is "license_limit" or
-  "subject_limit". retry_after_ms is -1 when no open session will ever free
+  "subject_limit"; a subject_limit denial adds the subject's open sessions
+  and its cap (ARGV[12]). retry_after_ms is -1 when no open session will ever free
   a slot (limit 0). idle and absolute count the expired sessions this call
   closed on the way (reaped), by how they ended, for the worker's metrics.
 ]]
@@ -137,8 +140,11 @@ local sk
 if subject_cap > 0 and subject ~= '' then
   sk = subject_key(ctx.prefix, subject)
   redis.call('ZREMRANGEBYSCORE', sk, '-inf', now)
-  if redis.call('ZCARD', sk) >= subject_cap then
-    return deny('subject_limit', earliest_expiry(sk, now))
+  local held = redis.call('ZCARD', sk)
+  if held >= subject_cap then
+    local denied = deny('subject_limit', earliest_expiry(sk, now))
+    denied[8], denied[9] = held, subject_cap
+    return denied
   end
 end
 

@@ -13,7 +13,8 @@
   ARGV[3]    new limit (digits), or "" to keep it
   ARGV[4]    reserved list change: "keep", "replace", "add" or "remove"
   ARGV[5]    the subjects for "replace", "add" or "remove", as a JSON array
-             of strings (one argument however many there are)
+             of strings (one argument however many there are); a subject
+             named twice counts, is stored and is recorded once
 
   Returns {12, limit, reserved}: the settings after the change (limit -1
   when the pool has none). A "settings" event records every change.
@@ -26,9 +27,17 @@ local pool, reserved, events = KEYS[1], KEYS[2], KEYS[3]
 local mode = ARGV[4]
 local ok, subjects = pcall(cjson.decode, ARGV[5] or '[]')
 if not ok or type(subjects) ~= 'table' then return redis.error_reply('bad subjects') end
-for i, s in ipairs(subjects) do
+-- Duplicates are dropped (first one kept, order kept), so the stored set,
+-- the counts and the event all name each subject once.
+local unique, seen = {}, {}
+for _, s in ipairs(subjects) do
   if type(s) ~= 'string' or s == '' then return redis.error_reply('bad subjects') end
+  if not seen[s] then
+    seen[s] = true
+    unique[#unique + 1] = s
+  end
 end
+subjects = unique
 if mode ~= 'keep' and mode ~= 'replace' and mode ~= 'add' and mode ~= 'remove' then
   return redis.error_reply('bad mode')
 end
@@ -40,18 +49,10 @@ end
 local new_limit = tonumber(ARGV[3]) or tonumber(redis.call('HGET', pool, 'limit'))
 local count = redis.call('SCARD', reserved)
 if mode == 'replace' then
-  local unique = {}
-  count = 0
-  for _, s in ipairs(subjects) do
-    if not unique[s] then unique[s] = true; count = count + 1 end
-  end
+  count = #subjects
 elseif mode == 'add' then
-  local seen = {}
   for _, s in ipairs(subjects) do
-    if not seen[s] and redis.call('SISMEMBER', reserved, s) == 0 then
-      seen[s] = true
-      count = count + 1
-    end
+    if redis.call('SISMEMBER', reserved, s) == 0 then count = count + 1 end
   end
 end
 if new_limit and mode ~= 'remove' and count > new_limit then

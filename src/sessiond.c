@@ -54,8 +54,12 @@ int main(int argc, char **argv) {
     const char *config_path = NULL;
     int check_only = 0;
     for (int i = 1; i < argc; i++) {
-        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
-            i + 1 < argc) {
+        if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+            if (i + 1 == argc) {
+                fprintf(stderr, "sessiond: %s needs a FILE\n", argv[i]);
+                usage(stderr);
+                return 2;
+            }
             config_path = argv[++i];
         } else if (strcmp(argv[i], "--check-config") == 0) {
             check_only = 1;

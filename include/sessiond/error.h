@@ -11,18 +11,18 @@ typedef enum sd_err {
     SD_OK = 0,
 
     /* Generic. */
-    SD_ENOMEM = -1,             /* allocation failed */
-    SD_EINVAL = -2,             /* invalid argument or configuration value */
-    SD_EIO = -3,                /* file could not be read */
+    SD_ENOMEM = -1, /* allocation failed */
+    SD_EINVAL = -2, /* invalid argument or configuration value */
+    SD_EIO = -3,    /* file could not be read */
 
     /* Token form (SPEC §3): rejected before or while decoding. */
-    SD_ETOKEN_MISSING = -100,   /* no bearer token in the request */
-    SD_ETOKEN_TOO_LARGE,        /* longer than the configured cap */
-    SD_ETOKEN_MALFORMED,        /* not three dot-separated segments */
-    SD_ETOKEN_BASE64,           /* a segment is not strict base64url */
-    SD_ETOKEN_JSON,             /* header or payload is not valid JSON */
-    SD_ETOKEN_JSON_DEPTH,       /* JSON nested deeper than allowed */
-    SD_ETOKEN_NOT_OBJECT,       /* header or payload is not a JSON object */
+    SD_ETOKEN_MISSING = -100, /* no bearer token in the request */
+    SD_ETOKEN_TOO_LARGE,      /* longer than the configured cap */
+    SD_ETOKEN_MALFORMED,      /* not three dot-separated segments */
+    SD_ETOKEN_BASE64,         /* a segment is not strict base64url */
+    SD_ETOKEN_JSON,           /* header or payload is not valid JSON */
+    SD_ETOKEN_JSON_DEPTH,     /* JSON nested deeper than allowed */
+    SD_ETOKEN_NOT_OBJECT,     /* header or payload is not a JSON object */
 
     /* Token header. */
     SD_ETOKEN_ALG_NONE,         /* alg "none" in any letter case */
@@ -35,33 +35,35 @@ typedef enum sd_err {
     SD_ETOKEN_HEADER,           /* kid or cty malformed, or cty names a nested JWT */
 
     /* Signature. */
-    SD_ETOKEN_SIGNATURE,        /* signature does not verify */
+    SD_ETOKEN_SIGNATURE, /* signature does not verify */
 
     /* Claims. */
-    SD_ETOKEN_EXP_MISSING,      /* no exp claim */
-    SD_ETOKEN_CLAIM_TYPE,       /* a claim has the wrong JSON type or range */
-    SD_ETOKEN_EXPIRED,          /* now >= exp + leeway */
-    SD_ETOKEN_NOT_YET_VALID,    /* nbf > now + leeway */
-    SD_ETOKEN_IAT_FUTURE,       /* iat > now + leeway */
-    SD_ETOKEN_ISSUER,           /* iss missing or not the instance's issuer */
-    SD_ETOKEN_AUDIENCE,         /* aud missing or lacks the configured audience */
-    SD_ETOKEN_REVOKED,          /* jti is on the revocation list */
-    SD_ETOKEN_WRONG_INSTANCE,   /* valid token, but of another instance */
+    SD_ETOKEN_EXP_MISSING,       /* no exp claim */
+    SD_ETOKEN_CLAIM_TYPE,        /* a claim has the wrong JSON type or range */
+    SD_ETOKEN_EXPIRED,           /* now >= exp + leeway */
+    SD_ETOKEN_NOT_YET_VALID,     /* nbf > now + leeway */
+    SD_ETOKEN_IAT_FUTURE,        /* iat > now + leeway */
+    SD_ETOKEN_ISSUER,            /* iss missing or not the instance's issuer */
+    SD_ETOKEN_AUDIENCE,          /* aud missing or lacks the configured audience */
+    SD_ETOKEN_REVOKED,           /* jti is on the revocation list */
+    SD_ETOKEN_ADMIN_CREDENTIALS, /* admin route: neither the secret nor a token */
+    SD_ETOKEN_WRONG_INSTANCE,    /* valid token, but of another instance */
 
     /* Sessions and the store. */
     SD_ESTORE_UNAVAILABLE = -200, /* Redis not connected or scripts not loaded */
-    SD_ESTORE_TIMEOUT,          /* Redis did not answer within the time-out */
-    SD_ESTORE_REPLY,            /* Redis answered something unexpected */
-    SD_ELICENSE_LIMIT,          /* no free license slot */
-    SD_ENOT_FOUND,              /* no open session for this token */
-    SD_EINSTANCE_UNKNOWN,       /* request names no configured instance */
-    SD_ESUBJECT_LIMIT,          /* the subject holds its maximum of sessions */
-    SD_EKEYS_UNAVAILABLE,       /* the instance's JWKS has not been fetched yet */
+    SD_ESTORE_TIMEOUT,            /* Redis did not answer within the time-out */
+    SD_ESTORE_REPLY,              /* Redis answered something unexpected */
+    SD_ELICENSE_LIMIT,            /* no free license slot */
+    SD_ENOT_FOUND,                /* no open session for this token */
+    SD_EINSTANCE_UNKNOWN,         /* request names no configured instance */
+    SD_ESUBJECT_LIMIT,            /* the subject holds its maximum of sessions */
+    SD_EKEYS_UNAVAILABLE,         /* the instance's JWKS has not been fetched yet */
 
     /* Requests. */
-    SD_EBAD_REQUEST = -300,     /* malformed request body or parameter */
-    SD_EFORBIDDEN,              /* authenticated, but lacks the admin scope */
-    SD_ERESERVED_OVER_LIMIT,    /* more reserved subjects than licenses */
+    SD_EBAD_REQUEST = -300,  /* malformed request body or parameter */
+    SD_EFORBIDDEN,           /* authenticated, but lacks the admin scope */
+    SD_ERESERVED_OVER_LIMIT, /* more reserved subjects than licenses */
+    SD_EINSTANCE_AMBIGUOUS,  /* more than one X-Instance header */
 } sd_err;
 
 /* 1 when err is a token rejection. Codes of a group count up from the

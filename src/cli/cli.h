@@ -70,6 +70,7 @@ typedef struct cli_redis_opts {
     const char *cluster[CLI_MAX_NODES];
     size_t ncluster;
     int topology_flag;      /* a topology came from the command line */
+    int url_flag;           /* --redis was given */
     char env_nodes[1024];   /* the environment's lists, split in place */
     const char *instance;   /* NULL: the only instance in Redis */
     int json;
@@ -187,6 +188,23 @@ int cli_parse_options(int argc, char **argv, const struct option *opts,
 /* Prints doc as indented JSON and a newline on stdout, then decrefs it.
  * Returns CLI_EXIT_OK, or CLI_EXIT_FAILURE for a NULL doc. */
 int cli_print_json(json_t *doc);
+
+/* ------------------------------------------------------------------------
+ * Human-readable output
+ * ------------------------------------------------------------------------ */
+
+/* Claims (sub, client_id) come from tokens and reach the terminal in the
+ * tables: C0 controls, DEL, the C1 controls (U+0080..U+009F) and the
+ * backslash are written as escapes (\n, \t, \r, \\, \x1b, \u009b) so a
+ * value can neither forge a line nor send a terminal sequence. --json output
+ * is never escaped this way.
+ *
+ * cli_escape writes the escaped s (NULL reads as "") into out, at most cap-1
+ * bytes and a NUL, never cutting an escape in two; returns out.
+ * cli_escaped returns the whole escaped string, malloc'd (the caller frees),
+ * or NULL when out of memory. */
+char *cli_escape(const char *s, char *out, size_t cap);
+char *cli_escaped(const char *s);
 
 /* ------------------------------------------------------------------------
  * Messages

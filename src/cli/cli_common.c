@@ -19,6 +19,64 @@
 #define CLI_MAX_PEM_BYTES (1024 * 1024)
 
 /* ------------------------------------------------------------------------
+ * Human-readable output
+ * ------------------------------------------------------------------------ */
+
+/* Writes the escape of the character at s into esc (NUL-terminated) and
+ * returns its length, or 0 when the byte is printed as it is; *used is how
+ * many input bytes it stands for. */
+static size_t escape_one(const unsigned char *s, char esc[8], size_t *used) {
+    *used = 1;
+    switch (s[0]) {
+    case '\n': memcpy(esc, "\\n", 3); return 2;
+    case '\t': memcpy(esc, "\\t", 3); return 2;
+    case '\r': memcpy(esc, "\\r", 3); return 2;
+    case '\\': memcpy(esc, "\\\\", 3); return 2;
+    default: break;
+    }
+    if (s[0] < 0x20 || s[0] == 0x7f) {
+        snprintf(esc, 8, "\\x%02x", s[0]);
+        return 4;
+    }
+    /* U+0080..U+009F in UTF-8: C2 80..C2 9F (the C1 controls, CSI among them). */
+    if (s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f) {
+        *used = 2;
+        snprintf(esc, 8, "\\u%04x", s[1]);
+        return 6;
+    }
+    return 0;
+}
+
+char *cli_escape(const char *s, char *out, size_t cap) {
+    size_t n = 0;
+    if (cap == 0) return out;
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p;) {
+        char esc[8];
+        size_t used, len = escape_one(p, esc, &used);
+        const char *from = len ? esc : (const char *)p;
+        if (!len) len = 1;
+        if (n + len >= cap) break;
+        memcpy(out + n, from, len);
+        n += len;
+        p += used;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+char *cli_escaped(const char *s) {
+    size_t cap = 1;
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p;) {
+        char esc[8];
+        size_t used, len = escape_one(p, esc, &used);
+        cap += len ? len : 1;
+        p += used;
+    }
+    char *out = malloc(cap);
+    return out ? cli_escape(s, out, cap) : NULL;
+}
+
+/* ------------------------------------------------------------------------
  * Messages
  * ------------------------------------------------------------------------ */
 
@@ -42,6 +100,10 @@ int cli_option_error(const char *cmd, char **argv, int c) {
     if (c == ':')
         cli_error("%s: option '%s' needs a value (see 'sessionctl %s --help')", cmd, word,
                   cmd);
+    else if (optopt >= '0' && optopt <= '9')
+        /* "-1" reads as an option to getopt; it was meant as a number. */
+        cli_error("%s: %s must be a whole number >= 0, not a negative one", cmd,
+                  strcmp(cmd, "limit") == 0 ? "the limit" : "a number");
     else
         cli_error("%s: unknown option '%s' (see 'sessionctl %s --help')", cmd, word, cmd);
     return CLI_EXIT_USAGE;

@@ -62,10 +62,24 @@ static int add_node(const char **list, size_t *n, const char *flag, const char *
 
 int cli_redis_option(cli_redis_opts *o, int c, const char *arg) {
     switch (c) {
-    case CLI_OPT_REDIS:
+    case CLI_OPT_REDIS: {
+        /* A bad URL is a bad command line (exit 2), found before connecting. */
+        char err[200] = "", *host = NULL, *password = NULL;
+        uint16_t port;
+        int db;
+        int bad = sd_redis_url_parse(arg, &host, &port, &db, &password, err, sizeof err);
+        free(host);
+        if (password) explicit_bzero(password, strlen(password));
+        free(password);
+        if (bad) {
+            cli_error("--redis: %s", err);
+            return -1;
+        }
         topology_from_flags(o);
         o->url = arg;
+        o->url_flag = 1;
         return 1;
+    }
     case CLI_OPT_SENTINEL:
         topology_from_flags(o);
         return add_node(o->sentinels, &o->nsentinels, "sentinel", arg);
@@ -155,6 +169,11 @@ static void join_nodes(char *out, size_t cap, const char *const *list, size_t n)
 static int check_topology(const cli_redis_opts *o) {
     if (o->nsentinels && o->ncluster) {
         cli_error("--sentinel and --cluster name two topologies: choose one");
+        return -1;
+    }
+    if (o->url_flag && (o->nsentinels || o->ncluster)) {
+        cli_error("--redis and --%s name two topologies: choose one",
+                  o->nsentinels ? "sentinel" : "cluster");
         return -1;
     }
     if (o->nsentinels && !o->master_name) {

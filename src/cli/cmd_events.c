@@ -90,7 +90,10 @@ static void print_event(json_t *ev, int as_json) {
             strcmp(key, "type") == 0)
             continue;
         const char *text = json_string_value(v);
-        if (text && *text) printf(" %s=%s", key, text);
+        if (!text || !*text) continue;
+        char *shown = cli_escaped(text);
+        printf(" %s=%s", key, shown ? shown : "?");
+        free(shown);
     }
     fputc('\n', stdout);
 }

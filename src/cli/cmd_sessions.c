@@ -57,9 +57,11 @@ static int list_option(int c, const char *arg, void *ctx) {
     }
 }
 
-static const char *str_of(json_t *s, const char *name) {
+/* A field for a table column, escaped into out (64 bytes: the columns are
+ * narrower). */
+static const char *str_of(json_t *s, const char *name, char out[64]) {
     const char *v = json_string_value(json_object_get(s, name));
-    return v && *v ? v : "-";
+    return v && *v ? cli_escape(v, out, 64) : "-";
 }
 
 /* "2026-12-03T10:00:00.000Z" -> "2026-12-03 10:00:00" for tables. */
@@ -70,15 +72,17 @@ static const char *short_time(const char *iso, char out[24]) {
 }
 
 static void print_session_row(json_t *s) {
-    char opened[24], seen[24], expires[24];
-    printf("%-22s  %-16.16s %-14.14s %-11s %-8s %-19s  %-19s  %-19s %8" JSON_INTEGER_FORMAT
-           "\n",
-           str_of(s, "id"), str_of(s, "subject"), str_of(s, "client_id"),
-           str_of(s, "kind"), str_of(s, "seat"),
-           short_time(json_string_value(json_object_get(s, "opened_at")), opened),
-           short_time(json_string_value(json_object_get(s, "last_seen")), seen),
-           short_time(json_string_value(json_object_get(s, "expires_at")), expires),
-           json_integer_value(json_object_get(s, "requests")));
+    char opened[24], seen[24], expires[24], id[64], sub[64], client[64], kind[64],
+        seat[64];
+    printf(
+        "%-22s  %-16.16s %-14.14s %-11s %-8s %-19s  %-19s  %-19s %8" JSON_INTEGER_FORMAT
+        "\n",
+        str_of(s, "id", id), str_of(s, "subject", sub), str_of(s, "client_id", client),
+        str_of(s, "kind", kind), str_of(s, "seat", seat),
+        short_time(json_string_value(json_object_get(s, "opened_at")), opened),
+        short_time(json_string_value(json_object_get(s, "last_seen")), seen),
+        short_time(json_string_value(json_object_get(s, "expires_at")), expires),
+        json_integer_value(json_object_get(s, "requests")));
 }
 
 int cli_cmd_list(int argc, char **argv) {
@@ -210,8 +214,11 @@ int cli_cmd_show(int argc, char **argv) {
         const char *key;
         json_t *v;
         json_object_foreach(s, key, v) {
-            if (json_is_string(v)) printf("%-18s %s\n", key, json_string_value(v));
-            else if (json_is_integer(v))
+            if (json_is_string(v)) {
+                char *text = cli_escaped(json_string_value(v));
+                printf("%-18s %s\n", key, text ? text : "?");
+                free(text);
+            } else if (json_is_integer(v))
                 printf("%-18s %" JSON_INTEGER_FORMAT "\n", key, json_integer_value(v));
             else printf("%-18s -\n", key);
         }

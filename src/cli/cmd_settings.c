@@ -70,7 +70,8 @@ int cli_cmd_limit(int argc, char **argv) {
         return CLI_EXIT_USAGE;
     }
     if (cli_parse_epoch(argv[optind + 1], &n) != 0 || n > 100000000) {
-        cli_error("limit: '%s' is not a limit (0..100000000)", argv[optind + 1]);
+        cli_error("limit: the limit must be a whole number from 0 to 100000000, not '%s'",
+                  argv[optind + 1]);
         return CLI_EXIT_USAGE;
     }
     const char *value = argv[optind + 1];
@@ -129,8 +130,11 @@ int cli_cmd_reserve(int argc, char **argv) {
         } else if (u) {
             size_t i;
             json_t *s;
-            json_array_foreach(json_object_get(u, "reserved"), i, s)
-                printf("%s\n", json_string_value(s));
+            json_array_foreach(json_object_get(u, "reserved"), i, s) {
+                char *text = cli_escaped(json_string_value(s));
+                printf("%s\n", text ? text : "?");
+                free(text);
+            }
             rc = CLI_EXIT_OK;
         }
         json_decref(u);

@@ -126,7 +126,7 @@ static int newest_events(cli_conn *c, const sd_instance *inst, json_t *lines) {
     if (!x) return -1;
     for (size_t i = 0; i < x->elements; i++) {
         const redisReply *e = x->element[i];
-        char when[32], text[320];
+        char when[32], text[320], value[256];
         sd_format_time_ms(strtoll(e->element[0]->str, NULL, 10), when);
         int n = snprintf(text, sizeof text, "%.8s %-10.10s", when + 11, inst->name);
         const redisReply *f = e->element[1];
@@ -135,7 +135,7 @@ static int newest_events(cli_conn *c, const sd_instance *inst, json_t *lines) {
                 continue;
             n += snprintf(text + n, sizeof text - (size_t)n, " %s%s%s",
                           k ? f->element[k]->str : "", k ? "=" : "",
-                          f->element[k + 1]->str);
+                          cli_escape(f->element[k + 1]->str, value, sizeof value));
         }
         /* Sorted later by stream id, which orders events across instances. */
         json_array_append_new(lines, json_pack("{s:s, s:s}", "id", e->element[0]->str,

@@ -20,7 +20,7 @@
  *   max_token_bytes      integer 1..1048576          default 8192
  *   token_cache_entries  integer 0..10000000 (0 off) default 10000
  *   max_body_bytes       integer 1..67108864         default 16384
- *   max_header_bytes     integer 1..67108864         default 16384
+ *   max_header_bytes     integer 1024..67108864      default 16384
  *   drain_timeout        duration > 0                default 10s
  *   http_timeout         duration 100ms..1h          default 30s (silent connections
  *                                                    are closed)
@@ -51,7 +51,7 @@
  *     max_sessions_per_subject  integer 0..1000000 (0 = no cap)  default 0
  *     service_claim.name / .value  a claim that marks service tokens
  *   An instance needs at least one of jwks_file, pem_keys, hmac_secret, or
- *   else jwks_uri alone.
+ *   else jwks_uri alone; jwks_file and pem_keys exclude each other.
  *
  * Durations are integer milliseconds or strings with a unit: "300ms", "45s",
  * "20m", "1h" (durations are capped at 365 days). */
@@ -143,28 +143,27 @@ static const cfg_table redis_table = {redis_fields,
 static const cfg_field root_fields[] = {
     {"listen", CFG_CUSTOM, 0, 0, 0, 0, 0, &cfg_listen_custom, NULL},
     {"redis", CFG_OBJECT, 0, 0, 0, 0, 0, NULL, &redis_table},
-    {"sweep_interval", CFG_DURATION, ROOT(sweep_interval_ms), 0, 1,
-     DURATION_MAX_MS, 0, NULL, NULL},
+    {"sweep_interval", CFG_DURATION, ROOT(sweep_interval_ms), 0, 1, DURATION_MAX_MS, 0,
+     NULL, NULL},
     {"sweep_batch", CFG_INT, ROOT(sweep_batch), 0, 1, 1000000, 0, NULL, NULL},
     {"leeway", CFG_SECONDS, ROOT(leeway_s), 0, 0, 3600, 0, NULL, NULL},
-    {"max_token_bytes", CFG_INT, ROOT(max_token_bytes), 0, 1, 1048576, 0, NULL,
+    {"max_token_bytes", CFG_INT, ROOT(max_token_bytes), 0, 1, 1048576, 0, NULL, NULL},
+    {"token_cache_entries", CFG_INT, ROOT(token_cache_entries), 0, 0, 10000000, 0, NULL,
      NULL},
-    {"token_cache_entries", CFG_INT, ROOT(token_cache_entries), 0, 0, 10000000,
-     0, NULL, NULL},
-    {"max_body_bytes", CFG_INT, ROOT(max_body_bytes), 0, 1, 67108864, 0, NULL,
+    {"max_body_bytes", CFG_INT, ROOT(max_body_bytes), 0, 1, 67108864, 0, NULL, NULL},
+    /* Below 1 KiB even a request without a token would be refused. */
+    {"max_header_bytes", CFG_INT, ROOT(max_header_bytes), 0, 1024, 67108864, 0, NULL,
      NULL},
-    {"max_header_bytes", CFG_INT, ROOT(max_header_bytes), 0, 1, 67108864, 0,
+    {"drain_timeout", CFG_DURATION, ROOT(drain_timeout_ms), 0, 1, DURATION_MAX_MS, 0,
      NULL, NULL},
-    {"drain_timeout", CFG_DURATION, ROOT(drain_timeout_ms), 0, 1,
-     DURATION_MAX_MS, 0, NULL, NULL},
     {"http_timeout", CFG_DURATION, ROOT(http_timeout_ms), 0, 100, 3600000, 0, NULL, NULL},
     {"replica_id", CFG_STRING, ROOT(replica_id), 0, 0, 0, 0, NULL, NULL},
     {"events_max", CFG_INT, ROOT(events_max), 0, 1, 100000000, 0, NULL, NULL},
     {"admin_secret", CFG_STRING, ROOT(admin_secret), 0, 0, 0, 1, NULL, NULL},
     {"admin_scope", CFG_STRING, ROOT(admin_scope), 0, 0, 0, 0, NULL, NULL},
     {"log_level", CFG_STRING, ROOT(log_level), 0, 0, 0, 0, NULL, NULL},
-    {"instances", CFG_INSTANCES, ROOT(instances), ROOT(ninstances), 0, 0, 0,
-     NULL, &cfg_instance_table},
+    {"instances", CFG_INSTANCES, ROOT(instances), ROOT(ninstances), 0, 0, 0, NULL,
+     &cfg_instance_table},
 };
 const cfg_table cfg_root_table = {root_fields,
                                   sizeof root_fields / sizeof root_fields[0]};

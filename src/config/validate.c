@@ -97,6 +97,12 @@ static int validate_instance(const sd_config *cfg, size_t i,
         return cfg_fail(ctx, FIELD(".jwks_uri"), SD_EINVAL,
                         "cannot be combined with jwks_file, pem_keys or "
                         "hmac_secret");
+    /* One place for an instance's public keys: a key in the other one
+     * would be forgotten at the next rotation. */
+    if (inst->jwks_file != NULL && inst->npem_keys > 0)
+        return cfg_fail(ctx, FIELD(".pem_keys"), SD_EINVAL,
+                        "cannot be combined with jwks_file: give the keys in one "
+                        "of them");
     if (inst->jwks_file == NULL && inst->jwks_uri == NULL && inst->npem_keys == 0 &&
         inst->hmac_secret == NULL)
         return cfg_fail(ctx, FIELD(""), SD_EINVAL,

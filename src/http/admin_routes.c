@@ -63,6 +63,15 @@ static int is_admin_secret(const sd_config *cfg, const char *token, size_t len) 
     return CRYPTO_memcmp(a, b, sizeof a) == 0;
 }
 
+/* 1 when token has the compact JWS form's two dots; its segments are
+ * checked by the verifier. */
+static int jws_shaped(const char *token, size_t len) {
+    size_t dots = 0;
+    for (size_t i = 0; i < len; i++)
+        dots += token[i] == '.';
+    return dots == 2;
+}
+
 /* 1 when the space-separated scope list contains want. */
 static int has_scope(const char *scopes, const char *want) {
     size_t n = strlen(want);
@@ -86,6 +95,9 @@ static int authorize(sd_http_exchange *x, const sd_instance *inst, char **jti) {
     const char *token = sd_http_bearer_token(x->req, &len);
     if (!token) return SD_ETOKEN_MISSING;
     if (is_admin_secret(x->srv->cfg, token, len)) return 0;
+    /* Not the secret, and not shaped like a token either (two dots): most
+     * likely a wrong secret, which "token_malformed" would not say. */
+    if (!jws_shaped(token, len)) return SD_ETOKEN_ADMIN_CREDENTIALS;
     /* Only the secret may learn which instances exist. */
     if (!inst) return SD_ETOKEN_ISSUER;
     sd_claims *claims = NULL;

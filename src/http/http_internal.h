@@ -97,7 +97,8 @@ void sd_http_send_error(sd_http_exchange *x, int err);
 
 /* Answers a denial (err: SD_ELICENSE_LIMIT or SD_ESUBJECT_LIMIT) with its
  * status, Retry-After in whole seconds (rounded up, at least 1) and the
- * pool's usage in the body. */
+ * numbers of the cap that was hit in the body: the pool's "used"/"limit",
+ * or the subject's "subject_sessions"/"subject_limit". */
 void sd_http_send_limit(sd_http_exchange *x, int err, int64_t retry_after_ms,
                         int64_t used, int64_t limit);
 
@@ -113,8 +114,14 @@ void sd_http_send_method_not_allowed(sd_http_exchange *x, const char *allow);
  * token itself). */
 void sd_http_note_token(sd_http_exchange *x, const unsigned char sha256[32]);
 
+/* The value of request header name (case-insensitive) in *value, NULL
+ * when absent. Returns 0, or -1 when the header appears more than once: a
+ * gateway may have read the other copy, so neither may be trusted. */
+int sd_http_single_header(struct evhttp_request *req, const char *name,
+                          const char **value);
+
 /* The bearer token of the Authorization header (RFC 6750 §2.1): a pointer
- * into the header value and its length, or NULL. */
+ * into the header value and its length, or NULL (also for two headers). */
 const char *sd_http_bearer_token(struct evhttp_request *req, size_t *len);
 
 /* Seconds since the epoch on the worker's clock (token exp/nbf/iat only). */

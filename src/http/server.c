@@ -164,7 +164,9 @@ static void reply(sd_http_exchange *x, int status, const char *outcome,
     evhttp_add_header(h, "X-Request-Id", x->request_id);
     evhttp_add_header(h, "Cache-Control", "no-store");
     count(srv, x->route, status, outcome);
-    if (sd_log_enabled(SD_LOG_INFO)) access_log(x, status, outcome);
+    /* A 5xx request line is a warning, kept by log_level warn. */
+    if (sd_log_enabled(status >= 500 ? SD_LOG_WARN : SD_LOG_INFO))
+        access_log(x, status, outcome);
     evhttp_send_reply(x->req, status, reason_phrase(status), body);
 }
 
@@ -239,33 +241,51 @@ void sd_http_send_limit(sd_http_exchange *x, int err, int64_t retry_after_ms,
     sd_http_error e = sd_http_error_of(err);
     evhttp_add_header(evhttp_request_get_output_headers(x->req), "X-Session-Error",
                       e.error);
-    char body[320];
+    /* The numbers of the cap that was hit, named after it: a subject at
+     * its cap must not read as a pool with room. */
+    int subject = err == SD_ESUBJECT_LIMIT;
+    char body[360];
     int n = snprintf(body, sizeof body,
                      "{\"error\":\"%s\",\"reason\":\"%s\","
-                     "\"message\":\"%s\",\"used\":%" PRId64 ",\"limit\":%" PRId64
+                     "\"message\":\"%s\",\"%s\":%" PRId64 ",\"%s\":%" PRId64
                      ",\"retry_after\":%" PRId64 "}",
-                     e.error, sd_errname(err), sd_strerror(err), used, limit, seconds);
+                     e.error, sd_errname(err), sd_strerror(err),
+                     subject ? "subject_sessions" : "used", used,
+                     subject ? "subject_limit" : "limit", limit, seconds);
     sd_http_send_json(x, e.status, e.error, body, (size_t)n);
 }
 
 void sd_http_send_method_not_allowed(sd_http_exchange *x, const char *allow) {
-    evhttp_add_header(evhttp_request_get_output_headers(x->req), "Allow", allow);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(x->req);
+    evhttp_add_header(h, "Allow", allow);
+    /* Every error of the session routes carries it (see sd_http_send_error). */
+    if (x->route == SD_ROUTE_AUTH || x->route == SD_ROUTE_SESSION)
+        evhttp_add_header(h, "X-Session-Error", "method_not_allowed");
     static const char body[] =
         "{\"error\":\"method_not_allowed\",\"reason\":\"method_not_allowed\","
         "\"message\":\"method not allowed on this path\"}";
     sd_http_send_json(x, 405, "method_not_allowed", body, sizeof body - 1);
 }
 
-const char *sd_http_bearer_token(struct evhttp_request *req, size_t *len) {
-    /* Two Authorization headers are ambiguous (a gateway may read the other
-     * one): neither counts. */
-    const char *auth = NULL;
+int sd_http_single_header(struct evhttp_request *req, const char *name,
+                          const char **value) {
+    *value = NULL;
     struct evkeyval *h;
     TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next) {
-        if (strcasecmp(h->key, "Authorization") != 0) continue;
-        if (auth) return NULL;
-        auth = h->value;
+        if (strcasecmp(h->key, name) != 0) continue;
+        if (*value) {
+            *value = NULL;
+            return -1;
+        }
+        *value = h->value;
     }
+    return 0;
+}
+
+const char *sd_http_bearer_token(struct evhttp_request *req, size_t *len) {
+    /* Two Authorization headers count as none (401 token_missing). */
+    const char *auth;
+    if (sd_http_single_header(req, "Authorization", &auth) != 0) return NULL;
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) return NULL;
     const char *token = auth + 7;
     while (*token == ' ') token++;

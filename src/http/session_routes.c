@@ -28,9 +28,15 @@ typedef struct session_request {
  * On failure it has already answered the client and returns NULL. */
 static session_request *begin_or_reply(sd_http_exchange *x) {
     struct evkeyvalq *in = evhttp_request_get_input_headers(x->req);
-    const sd_instance *inst = sd_worker_instance_for(
-        x->srv->worker, evhttp_find_header(in, "Host"),
-        evhttp_find_header(in, "X-Instance"));
+    /* Two X-Instance headers are refused (400), never resolved by order:
+     * a gateway may have checked the other one. */
+    const char *named;
+    if (sd_http_single_header(x->req, "X-Instance", &named) != 0) {
+        sd_http_send_error(x, SD_EINSTANCE_AMBIGUOUS);
+        return NULL;
+    }
+    const sd_instance *inst =
+        sd_worker_instance_for(x->srv->worker, evhttp_find_header(in, "Host"), named);
     if (!inst) {
         sd_http_send_error(x, SD_EINSTANCE_UNKNOWN);
         return NULL;
@@ -134,8 +140,10 @@ static void on_open_reply(int err, const redisReply *reply, void *data) {
                                  ? reply->str : "shape", NULL);
         sd_http_send_error(&sr->x, err);
     } else if (res.code == SD_SCRIPT_DENIED) {
-        sd_http_send_limit(&sr->x, res.denied, res.retry_after_ms, res.used,
-                           res.limit);
+        int subject = res.denied == SD_ESUBJECT_LIMIT;
+        sd_http_send_limit(&sr->x, res.denied, res.retry_after_ms,
+                           subject ? res.subject_sessions : res.used,
+                           subject ? res.subject_limit : res.limit);
     } else {
         send_session_headers(sr, &res);
         if (sr->want_body)

@@ -277,7 +277,9 @@ int sd_session_parse(const redisReply *reply, sd_session_result *out) {
             return SD_ESTORE_REPLY;
         if (strcmp(reason, "license_limit") == 0)
             out->denied = SD_ELICENSE_LIMIT;
-        else if (strcmp(reason, "subject_limit") == 0)
+        else if (strcmp(reason, "subject_limit") == 0 &&
+                 int_at(reply, 7, &out->subject_sessions) == 0 &&
+                 int_at(reply, 8, &out->subject_limit) == 0)
             out->denied = SD_ESUBJECT_LIMIT;
         else
             return SD_ESTORE_REPLY;

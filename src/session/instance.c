@@ -3,8 +3,30 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "sessiond/error.h"
 #include "session/session.h"
+
+/* Why a JWKS file the key set refused (SD_EINVAL) is wrong, into why:
+ * the JSON parser's complaint with its line and column, or what the
+ * document lacks. The key set only says "invalid argument". */
+static void describe_bad_jwks(const char *path, char *why, size_t cap) {
+    json_error_t jerr;
+    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *keys = json_object_get(doc, "keys");
+    if (!doc)
+        snprintf(why, cap, "not valid JSON: %s (line %d, column %d)", jerr.text,
+                 jerr.line, jerr.column);
+    else if (!json_is_array(keys))
+        snprintf(why, cap, "not a JWKS: no \"keys\" array");
+    else if (json_array_size(keys) == 0)
+        snprintf(why, cap, "the \"keys\" array is empty");
+    else
+        snprintf(why, cap, "a key in \"keys\" is malformed or of an unsupported "
+                           "type, size or algorithm");
+    json_decref(doc);
+}
 
 /* Loads every key source of cfg into ks. */
 static int load_keys(sd_keyset *ks, const sd_instance_config *cfg, char *err,
@@ -16,8 +38,11 @@ static int load_keys(sd_keyset *ks, const sd_instance_config *cfg, char *err,
     if (cfg->jwks_uri) return 0;
     if (cfg->jwks_file &&
         (rc = sd_keyset_add_jwks_file(ks, cfg->jwks_file, allow_hmac))) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", sd_strerror(rc));
+        if (rc == SD_EINVAL) describe_bad_jwks(cfg->jwks_file, why, sizeof why);
         snprintf(err, errlen, "instance %s: jwks_file %s: %s", cfg->name,
-                 cfg->jwks_file, sd_strerror(rc));
+                 cfg->jwks_file, why);
         return rc;
     }
     for (size_t i = 0; i < cfg->npem_keys; i++) {

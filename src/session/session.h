@@ -120,6 +120,8 @@ typedef struct sd_session_result {
     int64_t limit;            /* -1 when not asked for */
     int64_t retry_after_ms;   /* denied: ms until a slot frees; -1 never */
     int denied;               /* denied: SD_ELICENSE_LIMIT or SD_ESUBJECT_LIMIT */
+    int64_t subject_sessions; /* SD_ESUBJECT_LIMIT: the subject's open sessions */
+    int64_t subject_limit;    /* SD_ESUBJECT_LIMIT: its cap */
     int64_t closed_idle;      /* expired sessions this call closed, by how */
     int64_t closed_absolute;  /* they ended (reaped on the way; metrics) */
 } sd_session_result;

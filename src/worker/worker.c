@@ -235,6 +235,9 @@ int sd_worker_init(sd_worker *w, struct event_base *base, const sd_config *cfg,
     memset(w, 0, sizeof *w);
     w->base = base;
     w->cfg = cfg;
+    /* Assigned first, so sd_worker_cleanup may delete it whatever failed
+     * (libevent warns on deleting an event that has no base). */
+    evtimer_assign(&w->sweep_timer, base, on_sweep_timer, w);
     int rc = SD_ENOMEM;
     w->instances = calloc(cfg->ninstances, sizeof *w->instances);
     w->stats = calloc(cfg->ninstances, sizeof *w->stats);
@@ -266,7 +269,6 @@ int sd_worker_init(sd_worker *w, struct event_base *base, const sd_config *cfg,
         .data = w,
     };
     if (!(w->store = sd_store_new(base, &opt))) goto fail;
-    evtimer_assign(&w->sweep_timer, base, on_sweep_timer, w);
     struct timeval first = {0, 0};
     evtimer_add(&w->sweep_timer, &first);
     if ((rc = start_jwks(w, err, errlen)) != 0) goto fail;

@@ -63,6 +63,8 @@ static const char config_template[] =
     "  {\"name\": \"other\", \"issuer\": \"https://id.test/other\","
     "   \"pem_keys\": [{\"path\": \"%s\", \"kid\": \"k1\"}], \"license_limit\": 5},"
     "  {\"name\": \"kill\", \"issuer\": \"https://id.test/kill\","
+    "   \"pem_keys\": [{\"path\": \"%s\", \"kid\": \"k1\"}], \"license_limit\": 5},"
+    "  {\"name\": \"big\", \"issuer\": \"https://id.test/big\","
     "   \"pem_keys\": [{\"path\": \"%s\", \"kid\": \"k1\"}], \"license_limit\": 5}"
     " ]}";
 
@@ -84,7 +86,7 @@ static int setup(void **state) {
     for (int i = 0; i < REPLICAS; i++) {
         char config[4096];
         snprintf(config, sizeof config, config_template, replica_ids[i], key_path,
-                 key_path, key_path, key_path, key_path, key_path);
+                 key_path, key_path, key_path, key_path, key_path, key_path);
         if (sd_test_daemon_start(&replicas[i], config, redis.port, 1)) return -1;
         ports[i] = replicas[i].port;
     }
@@ -114,18 +116,25 @@ static int teardown(void **state) {
  * Helpers
  * ------------------------------------------------------------------------ */
 
-/* An RS256 token of instance inst; sub and sid may be NULL. Caller frees. */
+/* An RS256 token of instance inst; sub and sid may be NULL (sub may be a
+ * few KB long). Caller frees. */
 static char *mint(const char *inst, const char *sub, const char *sid) {
-    char payload[512], sub_claim[96] = "", sid_claim[96] = "";
-    if (sub) snprintf(sub_claim, sizeof sub_claim, ",\"sub\":\"%s\"", sub);
+    size_t cap = 512 + (sub ? strlen(sub) : 0);
+    char *payload = malloc(cap), *sub_claim = malloc(cap), sid_claim[96] = "";
+    assert_non_null(payload);
+    assert_non_null(sub_claim);
+    sub_claim[0] = '\0';
+    if (sub) snprintf(sub_claim, cap, ",\"sub\":\"%s\"", sub);
     if (sid) snprintf(sid_claim, sizeof sid_claim, ",\"sid\":\"%s\"", sid);
-    snprintf(payload, sizeof payload,
+    snprintf(payload, cap,
              "{\"iss\":\"https://id.test/%s\",\"client_id\":\"erp-web\","
              "\"exp\":%ld%s%s}",
              inst, (long)time(NULL) + 600, sub_claim, sid_claim);
     char *t =
         sd_test_jws_sign("{\"alg\":\"RS256\",\"kid\":\"k1\"}", payload, "RS256", key);
     assert_non_null(t);
+    free(sub_claim);
+    free(payload);
     return t;
 }
 
@@ -450,6 +459,77 @@ static void test_demo_api_refusals_map_to_statuses(void **state) {
     free(token);
 }
 
+/* Refusals other than 401/403 (which auth_request passes on itself) keep
+ * their status: a 404 is not a retryable 503. */
+static void test_demo_api_refusals_keep_their_status(void **state) {
+    SKIP_WITHOUT_NGINX();
+    sd_test_response res;
+    char value[64];
+    char *token = mint("other", "erin", "sid-erin");
+    call("GET", "/api/hello", "nope", token, &res);
+    assert_int_equal(res.status, 404);
+    assert_string_equal(res.body, "{\"error\":\"unknown_instance\","
+                                  "\"message\":\"the request was refused\"}");
+    assert_int_not_equal(sd_test_header(&res, "Retry-After", value, sizeof value), 0);
+    header(&res, "X-Authorized-By", value, sizeof value);
+    replica_index(value);
+
+    call("GET", "/api/hello", "demo", token, &res);
+    assert_int_equal(res.status, 403);
+    assert_string_equal(res.body, "{\"error\":\"wrong_instance\","
+                                  "\"message\":\"this token is not valid here\"}");
+    assert_int_equal(usage("other"), 0);
+    free(token);
+}
+
+/* A 5000-character sub makes sessiond's reply headers larger than nginx's
+ * default 4k proxy buffer: nginx used to answer 503 and count it as the
+ * replica's failure, so three such requests emptied the pool for 10 s. */
+static void test_big_subject_passes_and_keeps_replicas(void **state) {
+    SKIP_WITHOUT_NGINX();
+    enum { SUB_LEN = 5000 };
+    char *sub = malloc(SUB_LEN + 1);
+    assert_non_null(sub);
+    for (int i = 0; i < SUB_LEN; i++)
+        sub[i] = (char)('a' + i % 26);
+    sub[SUB_LEN] = '\0';
+    char *token = mint("big", sub, "sid-big");
+    sd_test_response res;
+    char *value = malloc(SUB_LEN + 64);
+    assert_non_null(value);
+    for (int i = 0; i < REPLICAS; i++) {
+        call("GET", "/v1/auth", "big", token, &res);
+        assert_int_equal(res.status, 200);
+        header(&res, "X-Session-Subject", value, SUB_LEN + 64);
+        assert_string_equal(value, sub);
+
+        call("GET", "/api/hello", "big", token, &res);
+        assert_int_equal(res.status, 200);
+        json_t *doc = body_json(&res);
+        assert_string_equal(json_path_str(doc, "session", "subject"), sub);
+        json_decref(doc);
+    }
+    assert_int_equal(usage("big"), 1);
+
+    /* Every replica is still in the pool: three plain requests in a row
+     * are served by the three of them. */
+    char *plain = mint("big", "frank", "sid-frank");
+    int served_count[REPLICAS] = {0};
+    char served[32];
+    for (int i = 0; i < REPLICAS; i++) {
+        call("GET", "/v1/auth", "big", plain, &res);
+        assert_int_equal(res.status, 200);
+        header(&res, "X-Served-By", served, sizeof served);
+        served_count[replica_index(served)]++;
+    }
+    for (int i = 0; i < REPLICAS; i++)
+        assert_int_equal(served_count[i], 1);
+    free(plain);
+    free(value);
+    free(token);
+    free(sub);
+}
+
 /* ------------------------------------------------------------------------
  * Failures
  * ------------------------------------------------------------------------ */
@@ -548,6 +628,8 @@ int main(void) {
         cmocka_unit_test(test_demo_api_without_or_with_bad_token_is_401),
         cmocka_unit_test(test_demo_api_passes_session_headers),
         cmocka_unit_test(test_demo_api_refusals_map_to_statuses),
+        cmocka_unit_test(test_demo_api_refusals_keep_their_status),
+        cmocka_unit_test(test_big_subject_passes_and_keeps_replicas),
         cmocka_unit_test(test_killing_a_replica_loses_no_session),
         cmocka_unit_test(test_redis_down_then_replicas_down_is_503),
     };

@@ -121,17 +121,124 @@ static void test_sighup_rotates_keys(void **state) {
     assert_int_equal(status_of(old_tok, body, sizeof body), 401);
     assert_non_null(strstr(body, "\"reason\":\"kid_unknown\""));
 
-    /* A broken file keeps the keys in use. */
+    /* A broken (truncated) file keeps the keys in use, and the log says
+     * what is wrong with which file. */
     write_file(jwks_path, "{\"keys\": [ this is not json");
-    reload_and_wait("key reload failed");
+    char reason[512];
+    snprintf(reason, sizeof reason,
+             "\"reason\":\"instance rot: jwks_file %s: not valid JSON: invalid token "
+             "near 'this' (line 1, column 15)\"",
+             jwks_path);
+    reload_and_wait(reason);
     assert_int_equal(status_of(new_tok, NULL, 0), 200);
     free(old_tok);
     free(new_tok);
 }
 
+/* Runs sessiond with args and returns its exit status; its stderr in err. */
+static int sessiond_run(char *const args[], char *err, size_t cap) {
+    const char *bin = getenv("SD_SESSIOND");
+    char *argv[8] = {(char *)(bin ? bin : SD_BINARY_DIR "/sessiond")};
+    for (int i = 0; args[i] && i < 6; i++)
+        argv[i + 1] = args[i];
+    sd_test_run_result r;
+    assert_int_equal(sd_test_run(&r, NULL, argv), 0);
+    snprintf(err, cap, "%s", r.err ? r.err : "");
+    int status = r.status;
+    sd_test_run_free(&r);
+    return status;
+}
+
+/* --check-config names a bad key file and nothing else: no libevent
+ * warning from the cleanup of what was never started. */
+static void test_check_config_names_bad_key_files(void **state) {
+    char path[] = "/tmp/sd-test-config-XXXXXX", bad[] = "/tmp/sd-test-badjwks-XXXXXX";
+    int fd = mkstemp(path), bfd = mkstemp(bad);
+    assert_true(fd >= 0 && bfd >= 0);
+    close(fd);
+    close(bfd);
+    char config[512], err[1024], expected[512];
+    snprintf(config, sizeof config,
+             "{\"redis\": {\"url\": \"redis://127.0.0.1:1\"}, \"instances\": [{\"name\": "
+             "\"a\", \"issuer\": \"https://id.test/a\", \"jwks_file\": \"%s.missing\", "
+             "\"license_limit\": 1}]}",
+             bad);
+    write_file(path, config);
+    char *check[] = {"--check-config", "-c", path, NULL};
+    assert_int_equal(sessiond_run(check, err, sizeof err), 1);
+    snprintf(expected, sizeof expected,
+             "sessiond: instance a: jwks_file %s.missing: file could not be read\n", bad);
+    assert_string_equal(err, expected);
+
+    snprintf(config, sizeof config,
+             "{\"redis\": {\"url\": \"redis://127.0.0.1:1\"}, \"instances\": [{\"name\": "
+             "\"a\", \"issuer\": \"https://id.test/a\", \"jwks_file\": \"%s\", "
+             "\"license_limit\": 1}]}",
+             bad);
+    write_file(path, config);
+    write_file(bad, "{\"keys\": [{\"kty\": \"RSA\", \"n\": \"q");
+    assert_int_equal(sessiond_run(check, err, sizeof err), 1);
+    snprintf(expected, sizeof expected,
+             "sessiond: instance a: jwks_file %s: not valid JSON: premature end of input "
+             "near '\"q' (line 1, column 32)\n",
+             bad);
+    assert_string_equal(err, expected);
+    unlink(path);
+    unlink(bad);
+
+    /* -c without its value. */
+    char *no_file[] = {"--check-config", "-c", NULL};
+    assert_int_equal(sessiond_run(no_file, err, sizeof err), 2);
+    assert_memory_equal(err, "sessiond: -c needs a FILE\nusage: sessiond", 40);
+}
+
+/* log_level warn drops the request lines of answered requests but keeps
+ * those of 5xx answers, which are logged at warn. Stops Redis: run last. */
+static void test_log_level_warn_keeps_only_5xx_request_lines(void **state) {
+    sd_test_daemon quiet;
+    char config[1024];
+    char *jwks = sd_test_jwks(new_key, "new", NULL); /* the first test broke it */
+    write_file(jwks_path, jwks);
+    free(jwks);
+    snprintf(config, sizeof config,
+             "{\"listen\": \"127.0.0.1:@PORT@\", \"log_level\": \"warn\","
+             " \"redis\": {\"url\": \"redis://127.0.0.1:@REDIS_PORT@\","
+             "              \"timeout\": \"200ms\"},"
+             " \"instances\": [{\"name\": \"rot\", \"issuer\": \"https://id.test/rot\","
+             "   \"jwks_file\": \"%s\", \"license_limit\": 10}]}",
+             jwks_path);
+    assert_int_equal(sd_test_daemon_start(&quiet, config, redis.port, 1), 0);
+    sd_test_response res;
+    assert_int_equal(sd_test_http(quiet.port, "GET", "/v1/auth", NULL, NULL, &res), 0);
+    assert_int_equal(res.status, 401);
+    sd_test_redis_stop(&redis, 1);
+    char *tok = token(new_key, "new", "carol");
+    assert_int_equal(sd_test_http(quiet.port, "GET", "/v1/auth", tok, NULL, &res), 0);
+    assert_int_equal(res.status, 503);
+    free(tok);
+    sd_test_daemon_stop(&quiet);
+
+    FILE *f = fopen(quiet.log_path, "r");
+    assert_non_null(f);
+    char line[2048];
+    int requests = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strstr(line, "\"msg\":\"request\"")) continue;
+        requests++;
+        assert_non_null(strstr(line, "\"level\":\"warn\""));
+        assert_non_null(strstr(line, "\"status\":\"503\""));
+        assert_non_null(strstr(line, "\"outcome\":\"store_unavailable\""));
+    }
+    fclose(f);
+    unlink(quiet.log_path);
+    assert_int_equal(requests, 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sighup_rotates_keys),
+        cmocka_unit_test(test_check_config_names_bad_key_files),
+        cmocka_unit_test(test_log_level_warn_keeps_only_5xx_request_lines),
     };
     return cmocka_run_group_tests_name("key_reload", tests, setup, teardown);
 }

@@ -448,12 +448,19 @@ static void test_per_subject_cap(void **state) {
     assert_int_equal(open_session("capped", m, NULL), 200);
     call("GET", "capped", d, &res);
     assert_int_equal(res.status, 429);
-    assert_non_null(strstr(res.body, "\"error\":\"subject_limit_reached\""));
     char retry[16];
     header(&res, "Retry-After", retry, sizeof retry);
     /* Sliding is the default 20 minutes: the first expiry is that far. */
     long secs = atol(retry);
     if (secs < 1190 || secs > 1200) fail_msg("Retry-After %ld", secs);
+    /* The body names the subject's numbers, not the pool's (2 of 10). */
+    char expected[256];
+    snprintf(expected, sizeof expected,
+             "{\"error\":\"subject_limit_reached\",\"reason\":\"subject_limit_reached\","
+             "\"message\":\"this subject holds its maximum number of sessions\","
+             "\"subject_sessions\":2,\"subject_limit\":2,\"retry_after\":%ld}",
+             secs);
+    assert_string_equal(res.body, expected);
     /* Resuming is not opening: still fine. Others are not affected. */
     assert_int_equal(open_session("capped", w, NULL), 200);
     assert_int_equal(open_session("capped", other, NULL), 200);

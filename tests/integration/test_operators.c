@@ -113,10 +113,20 @@ static void test_admin_needs_secret_or_admin_scope(void **state) {
     assert_non_null(strstr(www, "Bearer error=\"invalid_token\""));
 
     admin("GET", path, "not-the-secret", NULL, &res);
-    expect_error(&res, 401, "invalid_token", "token_malformed");
+    expect_error(&res, 401, "invalid_token", "admin_credentials");
+    assert_int_equal(sd_test_header(&res, "WWW-Authenticate", www, sizeof www), 0);
+    assert_string_equal(www, "Bearer error=\"invalid_token\", "
+                             "error_description=\"admin_credentials\"");
     /* A secret that differs in its last byte only. */
     admin("GET", path, "an-admin-secret-of-at-least-32-bytes?", NULL, &res);
+    expect_error(&res, 401, "invalid_token", "admin_credentials");
+    /* Of an unknown instance: the same answer (no instance is revealed). */
+    admin("GET", "/v1/admin/instances/nosuch/license", "not-the-secret", NULL, &res);
+    expect_error(&res, 401, "invalid_token", "admin_credentials");
+    /* Something shaped like a token is judged as one. */
+    admin("GET", path, "a.b.c", NULL, &res);
     assert_int_equal(res.status, 401);
+    assert_null(strstr(res.body, "admin_credentials"));
 
     /* A valid token of the instance, but without the admin scope. */
     char *user = token("ops", "alice", ",\"scope\":\"erp.read erp.write\"");
@@ -246,6 +256,36 @@ static void test_admin_license_get_and_put(void **state) {
     assert_int_equal(sd_test_redis_int(&stack.redis, "SCARD sd:{ops}:reserved"), 0);
 
     admin("PUT", path, SECRET, "{\"limit\": 3}", &res);
+    assert_int_equal(res.status, 200);
+
+    /* A subject named twice is stored, counted and recorded once: three
+     * names for two subjects fit a limit of 2. */
+    admin("PUT", path, SECRET,
+          "{\"limit\": 2, \"reserved\": [\"a\", \"a\", \"b\", \"a\"]}", &res);
+    assert_int_equal(res.status, 200);
+    doc = body_json(&res);
+    reserved = json_object_get(doc, "reserved");
+    assert_int_equal(json_array_size(reserved), 2);
+    assert_string_equal(json_string_value(json_array_get(reserved, 0)), "a");
+    assert_string_equal(json_string_value(json_array_get(reserved, 1)), "b");
+    json_decref(doc);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "SCARD sd:{ops}:reserved"), 2);
+    redisContext *c = sd_test_redis_connect(&stack.redis);
+    redisReply *r = redisCommand(c, "XREVRANGE sd:{ops}:events + - COUNT 1");
+    assert_int_equal(r->elements, 1);
+    const redisReply *f = r->element[0]->element[1];
+    char fields[512] = "";
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        if (strcmp(f->element[i]->str, "replica") == 0) continue;
+        size_t n = strlen(fields);
+        snprintf(fields + n, sizeof fields - n, "%s=%s;", f->element[i]->str,
+                 f->element[i + 1]->str);
+    }
+    assert_string_equal(fields,
+                        "type=settings;limit=2;reserved=2;change=replace;subjects=a,b;");
+    freeReplyObject(r);
+    redisFree(c);
+    admin("PUT", path, SECRET, "{\"limit\": 3, \"reserved\": []}", &res);
     assert_int_equal(res.status, 200);
     free(a);
 }

@@ -506,9 +506,34 @@ static void test_every_command_has_help_and_fails_clearly(void **state) {
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.err, "cannot reach Redis at 127.0.0.1:1"));
     sd_test_run_free(&r);
+    /* A bad command line is exit 2, before any connection. */
     ctl(&r, "usage", "--redis", "http://nope", NULL);
-    assert_int_equal(r.status, 1);
-    assert_non_null(strstr(r.err, "--redis"));
+    assert_int_equal(r.status, 2);
+    assert_string_equal(
+        r.err, "sessionctl: --redis: must be \"redis://[:password@]host[:port][/db]\"\n");
+    sd_test_run_free(&r);
+    ctl(&r, "usage", "--redis", redis_url, "--cluster", "127.0.0.1:7000", NULL);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(
+        r.err, "sessionctl: --redis and --cluster name two topologies: choose one\n");
+    sd_test_run_free(&r);
+    ctl(&r, "usage", "--sentinel", "127.0.0.1:7000", "--master-name", "m", "--redis",
+        redis_url, NULL);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(
+        r.err, "sessionctl: --redis and --sentinel name two topologies: choose one\n");
+    sd_test_run_free(&r);
+    ctl(&r, "limit", "set", "-1", "--instance", "acme", NULL);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err,
+                        "sessionctl: limit: the limit must be a whole number >= 0, "
+                        "not a negative one\n");
+    sd_test_run_free(&r);
+    ctl(&r, "limit", "set", "2.5", "--instance", "acme", NULL);
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err,
+                        "sessionctl: limit: the limit must be a whole number from 0 "
+                        "to 100000000, not '2.5'\n");
     sd_test_run_free(&r);
     ctl(&r, "list", "--instance", "bad name!", NULL);
     assert_int_equal(r.status, 2);
@@ -522,6 +547,72 @@ static void test_every_command_has_help_and_fails_clearly(void **state) {
     sd_test_run_free(&r);
 }
 
+/* Claims reach the tables escaped: a subject with ESC, newline, tab, DEL
+ * and a backslash forges no line and sends no terminal sequence. The value
+ * is written into Redis directly (as any writer of the hash could). */
+static void test_human_output_escapes_control_characters(void **state) {
+    static const char evil[] = "ev\033[31mil\nacme FORGED\tx\177\\";
+    static const char shown[] = "ev\\x1b[31mil\\nacme FORGED\\tx\\x7f\\\\";
+    sd_test_run_result r;
+    ctl(&r, "limit", "set", "10", "--instance", "beta", NULL);
+    assert_int_equal(r.status, 0);
+    sd_test_run_free(&r);
+    char id[64];
+    assert_int_equal(open_session("beta", "placeholder", id), 200);
+    redisContext *c = sd_test_redis_connect(&stack.redis);
+    assert_non_null(c);
+    redisReply *rep = redisCommand(c, "HSET sd:{beta}:session:%s subject %s client_id %s",
+                                   id, evil, "web\r\033]0;title\007");
+    assert_non_null(rep);
+    freeReplyObject(rep);
+    rep = redisCommand(c, "XADD sd:{beta}:events * type opened replica ctl-1 subject %s",
+                       evil);
+    assert_non_null(rep);
+    freeReplyObject(rep);
+    redisFree(c);
+
+    ctl(&r, "show", id, "--instance", "beta", NULL);
+    assert_int_equal(r.status, 0);
+    char line[256];
+    snprintf(line, sizeof line, "subject            %s\n", shown);
+    assert_non_null(strstr(r.out, line));
+    assert_non_null(strstr(r.out, "client_id          web\\r\\x1b]0;title\\x07\n"));
+    assert_null(strchr(r.out, '\033'));
+    assert_null(strchr(r.out, '\t'));
+    sd_test_run_free(&r);
+
+    /* --json stays exact JSON: the value round-trips unchanged. */
+    ctl(&r, "show", id, "--instance", "beta", "--json", NULL);
+    json_t *doc = out_json(&r);
+    assert_string_equal(json_string_value(json_object_get(doc, "subject")), evil);
+    json_decref(doc);
+    sd_test_run_free(&r);
+
+    /* The table's subject column is 16 characters of the escaped text. */
+    ctl(&r, "list", "--instance", "beta", NULL);
+    assert_int_equal(r.status, 0);
+    char *row = strstr(r.out, id);
+    assert_non_null(row);
+    assert_memory_equal(row + 24, "ev\\x1b[31mil\\nac web\\r\\x1b]0;ti", 31);
+    assert_null(strstr(r.out, "\nacme FORGED"));
+    assert_null(strchr(r.out, '\033'));
+    sd_test_run_free(&r);
+
+    ctl(&r, "events", "--instance", "beta", "--count", "1", NULL);
+    assert_int_equal(r.status, 0);
+    snprintf(line, sizeof line, " subject=%s\n", shown);
+    assert_non_null(strstr(r.out, line));
+    assert_null(strchr(r.out, '\033'));
+    sd_test_run_free(&r);
+
+    ctl(&r, "top", "--instance", "beta", "--iterations", "1", NULL);
+    assert_int_equal(r.status, 0);
+    snprintf(line, sizeof line, " subject=%s\n", shown);
+    assert_non_null(strstr(r.out, line));
+    assert_null(strchr(r.out, '\033'));
+    sd_test_run_free(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_usage_list_show),
@@ -530,6 +621,7 @@ int main(void) {
         cmocka_unit_test(test_check_finds_every_kind_of_damage),
         cmocka_unit_test(test_top_draws_and_quits),
         cmocka_unit_test(test_every_command_has_help_and_fails_clearly),
+        cmocka_unit_test(test_human_output_escapes_control_characters),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -488,6 +488,16 @@ static void test_routes_and_methods(void **state) {
     assert_int_equal(res.status, 404);
     assert_int_equal(sd_test_http(daemon_proc.port, "PUT", "/v1/session", NULL, NULL, &res), 0);
     assert_int_equal(res.status, 405);
+    /* Like every error of the session routes, for a gateway's auth check. */
+    char value[64];
+    assert_int_equal(sd_test_header(&res, "X-Session-Error", value, sizeof value), 0);
+    assert_string_equal(value, "method_not_allowed");
+    assert_string_equal(res.body, "{\"error\":\"method_not_allowed\",\"reason\":"
+                                  "\"method_not_allowed\",\"message\":\"method not "
+                                  "allowed on this path\"}");
+    assert_int_equal(sd_test_http(daemon_proc.port, "POST", "/healthz", NULL, NULL, &res), 0);
+    assert_int_equal(res.status, 405);
+    assert_int_not_equal(sd_test_header(&res, "X-Session-Error", value, sizeof value), 0);
     /* Several instances and no selector: the request names no instance. */
     assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/v1/auth", "x.y.z", NULL, &res), 0);
     assert_int_equal(res.status, 404);
@@ -675,6 +685,24 @@ static void test_odd_requests_get_json_answers(void **state) {
     assert_int_equal(res.status, 401);
     assert_non_null(strstr(res.body, "\"reason\":\"token_missing\""));
     assert_int_equal(usage("kim"), 0);
+
+    /* Two X-Instance headers: refused, not resolved by order (the first
+     * one used to win), even when both name the same instance. */
+    static const char *const pairs[] = {"X-Instance: basic\r\nX-Instance: other\r\n",
+                                        "X-Instance: nosuch\r\nX-Instance: basic\r\n",
+                                        "X-Instance: basic\r\nx-instance: basic\r\n"};
+    long long before = usage("basic");
+    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
+        assert_int_equal(
+            sd_test_http(daemon_proc.port, "GET", "/v1/auth", token, pairs[i], &res), 0);
+        assert_int_equal(res.status, 400);
+        assert_string_equal(res.body, "{\"error\":\"bad_request\",\"reason\":"
+                                      "\"instance_ambiguous\",\"message\":\"more than "
+                                      "one X-Instance header\"}");
+        header(&res, "X-Session-Error", value, sizeof value);
+        assert_string_equal(value, "bad_request");
+    }
+    assert_int_equal(usage("basic"), before);
 
     /* An X-Instance that names no instance is never another instance's. */
     assert_int_equal(sd_test_http(daemon_proc.port, "GET", "/v1/auth", token,

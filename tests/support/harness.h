@@ -66,7 +66,7 @@ int sd_test_daemon_stop(sd_test_daemon *d);
 /* An HTTP response. */
 typedef struct sd_test_response {
     int status;
-    char headers[4096];     /* raw header block, NUL-terminated */
+    char headers[20480];    /* raw header block, NUL-terminated */
     char body[65536];       /* NUL-terminated (cut if longer) */
     size_t body_len;
 } sd_test_response;

@@ -250,7 +250,7 @@ static void test_every_root_field_set(void **state) {
 static void test_every_instance_field_set(void **state) {
     fixture *f = *state;
     ok_with(f, "",
-            ",'audience':'api','hosts':['a.example','B.example'],"
+            ",'audience':'api','hosts':['a.example','B.example'],'jwks_file':null,"
             "'pem_keys':[{'path':'/k1.pem','kid':'k1'},{'path':'/k2.pem'}],"
             "'hmac_secret':'0123456789abcdef0123456789abcdef',"
             "'sliding':'45s','absolute':'1h','interactive_absolute':'20m',"
@@ -374,7 +374,13 @@ static void test_integers_out_of_range(void **state) {
     fails_with(f, "'max_body_bytes':0,", "",
                "max_body_bytes: must be an integer from 1 to 67108864");
     fails_with(f, "'max_header_bytes':67108865,", "",
-               "max_header_bytes: must be an integer from 1 to 67108864");
+               "max_header_bytes: must be an integer from 1024 to 67108864");
+    fails_with(f, "'max_header_bytes':10,", "",
+               "max_header_bytes: must be an integer from 1024 to 67108864");
+    fails_with(f, "'max_header_bytes':1023,", "",
+               "max_header_bytes: must be an integer from 1024 to 67108864");
+    ok_with(f, "'max_header_bytes':1024,", "");
+    assert_int_equal(f->cfg->max_header_bytes, 1024);
 }
 
 static void test_strings_wrong_types(void **state) {
@@ -792,6 +798,11 @@ static void test_instance_rules(void **state) {
     fails_with(f, "", ",'name':''", "instances[0].name: required");
 
     fails_with(f, "", ",'jwks_file':''", "instances[0].jwks_file: must not be empty");
+    /* The base instance has a jwks_file: pem_keys beside it is refused. */
+    fails_with(f, "", ",'pem_keys':[{'path':'/k.pem'}]",
+               "instances[0].pem_keys: cannot be combined with jwks_file: give the keys "
+               "in one of them");
+    ok_with(f, "", ",'jwks_file':null,'pem_keys':[{'path':'/k.pem'}]");
     fails_with(f, "", ",'hmac_secret':'short'",
                "instances[0].hmac_secret: must be at least 32 bytes");
     assert_int_equal(load(f, "{'instances':[]}", NULL), SD_EINVAL);

@@ -267,10 +267,20 @@ static void test_parse_opened_resumed_denied_closed(void **state) {
     assert_int_equal(r.limit, 5);
     assert_int_equal(r.closed_idle, 0);
     assert_int_equal(r.closed_absolute, 4);
-    const char *subject_s[] = {NULL, NULL, NULL, NULL, "subject_limit", NULL, NULL};
-    fake(&f, 7, denied_i, subject_s);
+    /* A subject's denial adds the subject's sessions and cap; without
+     * them the reply is malformed. */
+    const long long subject_i[] = {SD_SCRIPT_DENIED, 1500, 5, 10, 0, 0, 4, 3, 2};
+    const char *subject_s[] = {NULL, NULL, NULL, NULL, "subject_limit",
+                               NULL, NULL, NULL, NULL};
+    fake(&f, 9, subject_i, subject_s);
     assert_int_equal(sd_session_parse(&f.top, &r), 0);
     assert_int_equal(r.denied, SD_ESUBJECT_LIMIT);
+    assert_int_equal(r.used, 5);
+    assert_int_equal(r.limit, 10);
+    assert_int_equal(r.subject_sessions, 3);
+    assert_int_equal(r.subject_limit, 2);
+    fake(&f, 7, denied_i, subject_s);
+    assert_int_equal(sd_session_parse(&f.top, &r), SD_ESTORE_REPLY);
 
     const long long revoked_i[] = {SD_SCRIPT_REVOKED};
     fake(&f, 1, revoked_i, NULL);
