@@ -85,7 +85,9 @@ int main(int argc, char **argv) {
     }
     int sig = 0;
     sigwait(&set, &sig);
-    for (int i = 0; i < workers; i++) kill(kids[i], SIGTERM);
-    for (int i = 0; i < workers; i++) waitpid(kids[i], NULL, 0);
+    for (int i = 0; i < workers; i++)
+        kill(kids[i], SIGTERM);
+    for (int i = 0; i < workers; i++)
+        waitpid(kids[i], NULL, 0);
     return 0;
 }

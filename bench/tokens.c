@@ -13,6 +13,8 @@
  *   bench_tokens sha SCRIPT
  *       The SHA-1 that EVALSHA names the embedded script SCRIPT by (e.g.
  *       open_or_resume-9), for calling it from redis-benchmark.
+ *   bench_tokens script SCRIPT
+ *       The embedded script's text (includes inlined), for SCRIPT LOAD.
  *
  * Tokens are signed with the test suite's OpenSSL signer (tests/support). */
 #include <stdint.h>
@@ -33,14 +35,15 @@
 static char *mint(EVP_PKEY *key, const char *alg, const char *kid, const char *iss,
                   const char *aud, const char *tag, int i, int64_t now) {
     char header[128], payload[512];
-    snprintf(header, sizeof header, "{\"alg\":\"%s\",\"typ\":\"JWT\",\"kid\":\"%s\"}", alg,
-             kid);
-    snprintf(payload, sizeof payload,
-             "{\"iss\":\"%s\",\"aud\":\"%s\",\"sub\":\"%s-%d\",\"client_id\":\"bench-web\","
-             "\"sid\":\"%s-%d\",\"jti\":\"%s-%d\",\"scope\":\"erp\",\"iat\":%lld,"
-             "\"exp\":%lld}",
-             iss, aud, strcmp(tag, "hot") == 0 ? "user" : tag, i, tag, i, tag, i,
-             (long long)now, (long long)now + 7200);
+    snprintf(header, sizeof header, "{\"alg\":\"%s\",\"typ\":\"JWT\",\"kid\":\"%s\"}",
+             alg, kid);
+    snprintf(
+        payload, sizeof payload,
+        "{\"iss\":\"%s\",\"aud\":\"%s\",\"sub\":\"%s-%d\",\"client_id\":\"bench-web\","
+        "\"sid\":\"%s-%d\",\"jti\":\"%s-%d\",\"scope\":\"erp\",\"iat\":%lld,"
+        "\"exp\":%lld}",
+        iss, aud, strcmp(tag, "hot") == 0 ? "user" : tag, i, tag, i, tag, i,
+        (long long)now, (long long)now + 7200);
     return sd_test_jws_sign(header, payload, alg, key);
 }
 
@@ -111,8 +114,8 @@ static double verify_rate(EVP_PKEY *key, const char *alg, const char *kid,
         if (!(tokens[i] = mint(key, alg, kid, iss, aud, "verify", i, now))) goto out;
         lens[i] = strlen(tokens[i]);
     }
-    sd_verify_policy policy = {.issuer = iss, .audience = aud, .leeway_s = 60,
-                               .max_token_bytes = 8192};
+    sd_verify_policy policy = {
+        .issuer = iss, .audience = aud, .leeway_s = 60, .max_token_bytes = 8192};
     long n = 0;
     double start = now_s(), end = start + seconds, t = start;
     while (t < end) {
@@ -127,7 +130,8 @@ static double verify_rate(EVP_PKEY *key, const char *alg, const char *kid,
     }
     rate = (double)n / (t - start);
 out:
-    for (int i = 0; tokens && i < VERIFY_TOKENS; i++) free(tokens[i]);
+    for (int i = 0; tokens && i < VERIFY_TOKENS; i++)
+        free(tokens[i]);
     free(tokens);
     free(lens);
     free(jwks);
@@ -149,13 +153,15 @@ static int cmd_verify(double seconds) {
     return 0;
 }
 
-static int cmd_sha(const char *name) {
+static int cmd_sha(const char *name, int text) {
     for (unsigned i = 0; i < sd_embedded_script_count; i++) {
         const sd_embedded_script *s = &sd_embedded_scripts[i];
         if (strcmp(s->name, name) != 0) continue;
+        if (text) return fwrite(s->text, 1, s->len, stdout) == s->len ? 0 : 1;
         unsigned char md[SHA_DIGEST_LENGTH];
         SHA1((const unsigned char *)s->text, s->len, md);
-        for (int k = 0; k < SHA_DIGEST_LENGTH; k++) printf("%02x", md[k]);
+        for (int k = 0; k < SHA_DIGEST_LENGTH; k++)
+            printf("%02x", md[k]);
         putchar('\n');
         return 0;
     }
@@ -168,9 +174,11 @@ int main(int argc, char **argv) {
         return cmd_mint(argv[2], argv[3], argv[4], atoi(argv[5]));
     if (argc == 3 && strcmp(argv[1], "verify") == 0 && atof(argv[2]) > 0)
         return cmd_verify(atof(argv[2]));
-    if (argc == 3 && strcmp(argv[1], "sha") == 0) return cmd_sha(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "sha") == 0) return cmd_sha(argv[2], 0);
+    if (argc == 3 && strcmp(argv[1], "script") == 0) return cmd_sha(argv[2], 1);
     fprintf(stderr, "usage: bench_tokens mint DIR ISSUER AUDIENCE COUNT\n"
                     "       bench_tokens verify SECONDS\n"
-                    "       bench_tokens sha SCRIPT\n");
+                    "       bench_tokens sha SCRIPT\n"
+                    "       bench_tokens script SCRIPT\n");
     return 2;
 }

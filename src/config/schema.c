@@ -23,6 +23,7 @@
  *   max_header_bytes     integer 1..67108864         default 16384
  *   drain_timeout        duration > 0                default 10s
  *   replica_id           string                      default gethostname()
+ *   workers              integer 1..64               default 1 (processes on one port)
  *   events_max           integer 1..100000000        default 10000 (stream cap)
  *   admin_secret         string of >= 32 bytes, or null (admin routes' bearer)
  *   admin_scope          string                      default "sessiond:admin"
@@ -156,6 +157,7 @@ static const cfg_field root_fields[] = {
     {"drain_timeout", CFG_DURATION, ROOT(drain_timeout_ms), 0, 1,
      DURATION_MAX_MS, 0, NULL, NULL},
     {"replica_id", CFG_STRING, ROOT(replica_id), 0, 0, 0, 0, NULL, NULL},
+    {"workers", CFG_INT, ROOT(workers), 0, 1, 64, 0, NULL, NULL},
     {"events_max", CFG_INT, ROOT(events_max), 0, 1, 100000000, 0, NULL, NULL},
     {"admin_secret", CFG_STRING, ROOT(admin_secret), 0, 0, 0, 1, NULL, NULL},
     {"admin_scope", CFG_STRING, ROOT(admin_scope), 0, 0, 0, 0, NULL, NULL},

@@ -2,6 +2,9 @@
 #include "http/server.h"
 
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,8 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <event2/util.h>
 #include <jansson.h>
 #include <openssl/rand.h>
 
@@ -366,6 +371,30 @@ void sd_http_server_drain(sd_http_server *srv) {
 void sd_http_request_started(sd_http_server *srv) { srv->inflight++; }
 void sd_http_request_finished(sd_http_server *srv) { srv->inflight--; }
 
+/* A listener of its own with SO_REUSEPORT, so that several worker processes
+ * bind the same address and the kernel spreads connections over them. */
+static struct evhttp_bound_socket *bind_shared(sd_http_server *srv, const char *host,
+                                               uint16_t port) {
+    char service[8];
+    snprintf(service, sizeof service, "%u", (unsigned)port);
+    struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC,
+                                    .ai_socktype = SOCK_STREAM,
+                                    .ai_protocol = IPPROTO_TCP,
+                                    .ai_flags = EVUTIL_AI_PASSIVE},
+                           *ai = NULL;
+    if (evutil_getaddrinfo(host, service, &hints, &ai) != 0 || !ai) return NULL;
+    struct evconnlistener *lev = evconnlistener_new_bind(
+        srv->base, NULL, NULL,
+        LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE |
+            LEV_OPT_CLOSE_ON_EXEC,
+        -1, ai->ai_addr, (int)ai->ai_addrlen);
+    evutil_freeaddrinfo(ai);
+    if (!lev) return NULL;
+    struct evhttp_bound_socket *bound = evhttp_bind_listener(srv->http, lev);
+    if (!bound) evconnlistener_free(lev);
+    return bound;
+}
+
 sd_http_server *sd_http_server_new(sd_worker *w, struct event_base *base,
                                    const sd_config *cfg, char *err,
                                    size_t errlen) {
@@ -400,13 +429,21 @@ sd_http_server *sd_http_server_new(sd_worker *w, struct event_base *base,
     /* Idle and half-sent requests are cut after this long (slowloris). */
     evhttp_set_timeout(srv->http, 30);
     evhttp_set_gencb(srv->http, on_request, srv);
-    srv->listener = evhttp_bind_socket_with_handle(srv->http, cfg->listen_host,
-                                                   cfg->listen_port);
+    srv->listener = cfg->workers > 1
+                        ? bind_shared(srv, cfg->listen_host, cfg->listen_port)
+                        : evhttp_bind_socket_with_handle(srv->http, cfg->listen_host,
+                                                         cfg->listen_port);
     if (!srv->listener) {
         snprintf(err, errlen, "listen %s:%u: cannot bind", cfg->listen_host,
                  (unsigned)cfg->listen_port);
         goto fail;
     }
+    /* Accepted connections inherit it: a reply is sent at once, not held
+     * back by Nagle until the client acknowledges the previous one (which
+     * a client with pipelined requests delays by 40 ms). */
+    int one = 1;
+    setsockopt(evhttp_bound_socket_get_fd(srv->listener), IPPROTO_TCP, TCP_NODELAY,
+               &one, sizeof one);
     return srv;
 fail:
     sd_http_server_free(srv);
