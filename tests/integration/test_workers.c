@@ -4,10 +4,11 @@
  * SIGTERM to the supervisor stops them all with exit 0; a worker that dies
  * makes the supervisor stop the other one and exit non-zero. workers = 1
  * forks nothing. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
+#include <cmocka.h>
 
 #include <signal.h>
 #include <stdio.h>
