@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/time.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <openssl/sha.h>
@@ -691,11 +693,34 @@ int sd_store_command(sd_store *store, int argc, const char **argv, const size_t 
     return start_call(store, call, 0);
 }
 
+/* How much earlier than timeout_ms from now a call's timer may fire, in
+ * microseconds: libevent counts timers from the loop's cached time (taken
+ * before the callbacks of this iteration ran: a reconnect loading scripts
+ * can take milliseconds) on CLOCK_MONOTONIC_COARSE (a kernel tick, e.g.
+ * 4 ms, behind the precise clock). */
+static int64_t timer_lead_us(const sd_store *store) {
+    struct timeval cached, now;
+    int64_t lag = 0;
+    if (event_base_gettimeofday_cached(store->base, &cached) == 0 &&
+        gettimeofday(&now, NULL) == 0)
+        lag = (int64_t)(now.tv_sec - cached.tv_sec) * 1000000 +
+              (now.tv_usec - cached.tv_usec);
+    struct timespec res = {0, 10 * 1000 * 1000};
+    clock_getres(CLOCK_MONOTONIC_COARSE, &res);
+    return (lag > 0 ? lag : 0) + (int64_t)res.tv_sec * 1000000 + res.tv_nsec / 1000;
+}
+
 int64_t sd_store_deadline_ms(const sd_store *store) {
+    /* Never later than the moment the call's timer answers 503 (less a
+     * millisecond for the script's whole-ms clock): a script that runs
+     * after its client heard 503 always finds its deadline passed. Without
+     * the timer's lead, a stalled Redis woken right after the 503 ran the
+     * script a few ms before its deadline and opened a session. */
     for (size_t i = 0; i < store->nlinks; i++) {
         const store_link *link = store->links[i];
         if (link->clock_known)
-            return sd_monotonic_ms() + link->clock_offset_ms + store->timeout_ms;
+            return sd_monotonic_ms() - (timer_lead_us(store) + 999) / 1000 +
+                   link->clock_offset_ms + store->timeout_ms - 1;
     }
     return 0;
 }
