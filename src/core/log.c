@@ -11,6 +11,39 @@
 static sd_log_level min_level = SD_LOG_INFO;
 static const char *replica_name;
 
+/* The batch of lines waiting for sd_log_flush(): process-wide, like the
+ * stderr it stands for (see log.h). */
+#define BATCH_BYTES 4096 /* PIPE_BUF on Linux */
+static char batch[BATCH_BYTES];
+static size_t batch_len;
+static void (*batch_hook)(void *);
+static void *batch_arg;
+
+void sd_log_flush(void) {
+    if (batch_len) fwrite(batch, 1, batch_len, stderr);
+    batch_len = 0;
+}
+
+void sd_log_set_batching(void (*hook)(void *arg), void *arg) {
+    sd_log_flush();
+    batch_hook = hook;
+    batch_arg = arg;
+}
+
+/* Writes one whole line now, or adds it to the batch. */
+static void emit(sd_log_level level, const char *line, size_t len) {
+    if (!batch_hook || level >= SD_LOG_WARN || len > BATCH_BYTES) {
+        sd_log_flush();
+        fwrite(line, 1, len, stderr);
+        return;
+    }
+    if (len > BATCH_BYTES - batch_len) sd_log_flush();
+    int was_empty = batch_len == 0;
+    memcpy(batch + batch_len, line, len);
+    batch_len += len;
+    if (was_empty) batch_hook(batch_arg);
+}
+
 void sd_log_set_level(sd_log_level level) { min_level = level; }
 void sd_log_set_replica(const char *replica) { replica_name = replica; }
 int sd_log_enabled(sd_log_level level) { return level >= min_level; }
@@ -137,5 +170,5 @@ void sd_log(sd_log_level level, const char *msg, ...) {
         put_str(&b, names[level]);
         put_str(&b, "\",\"msg\":\"log line too long\"}\n");
     }
-    fwrite(line, 1, b.len, stderr);
+    emit(level, line, b.len);
 }
