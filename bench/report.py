@@ -80,8 +80,11 @@ def targets(runs, verify, ossl, memory):
         "%s vs %s req/s" % (fmt(rps(runs, "hot_1w"), "{:.0f}"),
                             fmt(rps(runs, "bare_1w"), "{:.0f}")))
     ev = per_request(hot, "redis_evalsha")
+    # wrk counts completed requests only: each connection may have sent one
+    # more whose EVALSHA ran when the clock stopped.
+    ev_max = hot and (hot["redis_evalsha"] - hot["connections"]) / hot["requests"]
     row("Redis round trips per hot-path request", ev, "<= 1",
-        None if ev is None else ev <= 1.0001,
+        None if ev is None else ev_max <= 1,
         "EVALSHA per request; %s Redis commands per request incl. those "
         "inside the script" % fmt(per_request(hot, "redis_calls")))
     bc = per_request(bad, "redis_calls")
@@ -137,6 +140,7 @@ def table(meta, runs, verify, ossl, memory, rss, rows, elapsed):
     order = [("bare_1w", "bare evhttp 204 (HTTP lim)"),
              ("redis_resume", "redis-benchmark EVALSHA"),
              ("hot_1w", "sessiond hot path"),
+             ("hot_1w_nolog", "sessiond hot, log_level warn"),
              ("bad_token", "sessiond bad signature"),
              ("churn", "sessiond open+close"),
              ("deny", "sessiond deny (pool full)"),
