@@ -3,6 +3,8 @@
 latest.json and chart.svg. Standard library only.
 
     bench/report.py RAW_DIR OUT_DIR
+    bench/report.py LATEST_JSON OUT_DIR   (table and chart again from a
+                                           saved latest.json)
 
 RAW_DIR holds one JSON file per measurement (written by bench/run); a
 missing measurement is reported as such, never invented."""
@@ -209,7 +211,7 @@ def nice_max(v):
     if v <= 0:
         return 1
     mag = 10 ** len(str(int(v))) / 10
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 1.5, 2, 2.5, 5, 10):
         if step * mag >= v:
             return step * mag
     return 10 * mag
@@ -294,7 +296,15 @@ def main():
     if len(sys.argv) != 3:
         sys.exit("usage: bench/report.py RAW_DIR OUT_DIR")
     raw, out = sys.argv[1], sys.argv[2]
-    meta, runs, verify, ossl, memory, rss, elapsed = collect(raw)
+    if raw.endswith(".json"):
+        with open(raw) as f:
+            d = json.load(f)
+        meta, runs, memory = d["meta"], d["runs"], d["memory"]
+        verify = d["verification"]["in_process"]
+        ossl = d["verification"]["openssl_speed"]
+        rss, elapsed = d["worker_rss_kb"], d["elapsed_s"]
+    else:
+        meta, runs, verify, ossl, memory, rss, elapsed = collect(raw)
     rows = targets(runs, verify, ossl, memory)
     print(table(meta, runs, verify, ossl, memory, rss, rows, elapsed))
     doc = {"meta": meta, "targets": rows, "runs": runs,
