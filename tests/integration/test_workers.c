@@ -1,7 +1,8 @@
 /* Several worker processes on one port (`workers`): with workers = 2 both
  * children serve real HTTP on the same address (SO_REUSEPORT), each with
  * its own name in X-Served-By, and they share one session through Redis;
- * SIGTERM to the supervisor stops them all with exit 0; a worker that dies
+ * SIGHUP reaches every worker (each reloads its keys); SIGTERM to the
+ * supervisor stops them all with exit 0; a worker that dies
  * makes the supervisor stop the other one and exit non-zero. workers = 1
  * forks nothing. */
 #include <setjmp.h>
@@ -56,6 +57,18 @@ static int children_of(pid_t pid, pid_t *out, int cap) {
 
 static int gone(pid_t pid) { return kill(pid, 0) != 0; }
 
+/* Occurrences of text in the daemon's log. */
+static int log_count(const char *text) {
+    FILE *f = fopen(stack.daemon.log_path, "r");
+    if (!f) return -1;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, text)) n++;
+    fclose(f);
+    return n;
+}
+
 static void test_two_workers_serve_and_stop_together(void **state) {
     assert_int_equal(start(2), 0);
     pid_t kids[8];
@@ -88,6 +101,13 @@ static void test_two_workers_serve_and_stop_together(void **state) {
     free(token);
     assert_true(seen1);
     assert_true(seen2);
+
+    /* SIGHUP to the supervisor: every worker reloads its keys. */
+    kill(stack.daemon.pid, SIGHUP);
+    for (int i = 0; i < 100 && log_count("\"msg\":\"keys reloaded\"") < 2; i++)
+        sd_test_sleep_ms(20);
+    assert_int_equal(log_count("\"replica\":\"it-w1\",\"msg\":\"keys reloaded\""), 1);
+    assert_int_equal(log_count("\"replica\":\"it-w2\",\"msg\":\"keys reloaded\""), 1);
 
     assert_int_equal(sd_test_daemon_stop(&stack.daemon), 0);
     assert_true(gone(kids[0]));
