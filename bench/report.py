@@ -126,6 +126,7 @@ def targets(runs, verify, ossl, memory):
 # --------------------------------------------------------------------------
 
 def table(meta, runs, verify, ossl, memory, rss, rows, elapsed):
+    many = "@%dk open" % round(memory[-1]["sessions"] / 1000) if memory else "@many"
     out = []
     p = out.append
     p("sessiond benchmark  %s  commit %s%s  %s cores  redis %s  wrk %s  openssl %s" % (
@@ -150,8 +151,8 @@ def table(meta, runs, verify, ossl, memory, rss, rows, elapsed):
              ("bare_2w", "bare evhttp 2 procs -t2"),
              ("hot_1w_t2", "sessiond 1 worker, -t2"),
              ("hot_2w", "sessiond 2 workers, -t2"),
-             ("redis_resume_many", "redis-benchmark @100k"),
-             ("hot_1w_many", "sessiond hot @100k")]
+             ("redis_resume_many", "redis-benchmark " + many),
+             ("hot_1w_many", "sessiond hot " + many)]
     for key, label in order:
         r = runs.get(key)
         if not r:
