@@ -63,9 +63,9 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg) {
  * ------------------------------------------------------------------------ */
 
 /* Log lines go out in one write per loop iteration: the flush event is
- * activated by the first line and runs after the callbacks already active
- * (event priorities are not used: with a lower-priority flush, some
- * time-outs of the outage tests were answered late). */
+ * activated by the first line and runs after the callbacks already active.
+ * (A flush timer of 1 ms, which batches more lines per write, measured no
+ * less CPU per request.) */
 static void on_log_flush(evutil_socket_t fd, short what, void *arg) { sd_log_flush(); }
 
 static void schedule_log_flush(void *arg) { event_active(arg, EV_TIMEOUT, 0); }
