@@ -137,7 +137,7 @@ def table(meta, runs, verify, ossl, memory, rss, rows, elapsed):
         meta.get("connections"), meta.get("duration_s"), meta.get("tokens"),
         "quick run" if meta.get("quick") else "full run"))
     p("")
-    p("%-26s %10s %9s %9s %9s %8s %9s %9s" % (
+    p("%-30s %10s %9s %9s %9s %8s %9s %9s" % (
         "run", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "non-2xx", "EVALSHA/r",
         "cmds/r"))
     order = [("bare_1w", "bare evhttp 204 (HTTP lim)"),
@@ -157,7 +157,7 @@ def table(meta, runs, verify, ossl, memory, rss, rows, elapsed):
         r = runs.get(key)
         if not r:
             continue
-        p("%-26s %10.0f %9.3f %9.3f %9s %8s %9s %9s" % (
+        p("%-30s %10.0f %9.3f %9.3f %9s %8s %9s %9s" % (
             label, r["rps"], r["p50_us"] / 1e3, r["p99_us"] / 1e3,
             fmt(r.get("p999_us") and r["p999_us"] / 1e3, "{:.3f}", "-"),
             r.get("non_2xx", "-"), fmt(per_request(r, "redis_evalsha")),
