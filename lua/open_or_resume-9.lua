@@ -80,34 +80,33 @@ local function usage()
   return open_count(ctx.slots, now), pool_limit(pool, ARGV[9])
 end
 
--- Resume. The session key's expiry is the session's effective expiry, so a
--- key still expiring after now is an open session.
+-- Resume. The session key's expiry is the session's effective expiry, and
+-- Redis never shows a key past its expiry, so a session key that is there
+-- is an open session (one that lost its TTL, which is damage, too:
+-- resuming repairs it). The hot path: 9 commands, integers as strings.
 local id = redis.call('GET', binding)
 if id then
   local session = ctx.prefix .. 'session:' .. id
-  -- -1 is a key that lost its TTL (damage): still open; resuming repairs it.
-  local at = redis.call('PEXPIRETIME', session)
-  if at > now or at == -1 then
-    local f = redis.call('HMGET', session, 'opened_at', 'absolute_deadline',
-                         'seat')
+  local f = redis.call('HMGET', session, 'opened_at', 'absolute_deadline',
+                       'seat', 'requests')
+  if f[1] then
     local deadline = tonumber(f[2])
     local expires = now + sliding
     if deadline > 0 and deadline < expires then expires = deadline end
-    redis.call('HSET', session, 'last_seen', now)
-    local requests = redis.call('HINCRBY', session, 'requests', 1)
-    redis.call('PEXPIREAT', session, expires)
-    redis.call('PEXPIREAT', binding, expires)
-    redis.call('ZADD', ctx.slots, expires, id)
-    cover(ctx.slots, expires)
-    cover(ctx.meta, expires)
-    cover(ctx.opened, expires)
+    local requests = (tonumber(f[4]) or 0) + 1
+    local at = int(expires)
+    redis.call('HSET', session, 'last_seen', int(now), 'requests', int(requests))
+    redis.call('PEXPIREAT', session, at)
+    redis.call('PEXPIREAT', binding, at)
+    redis.call('ZADD', ctx.slots, at, id)
+    cover_index(ctx, expires)
     if f[3] == 'reserved' then
-      redis.call('ZADD', ctx.seats, 'XX', expires, subject)
+      redis.call('ZADD', ctx.seats, 'XX', at, subject)
       cover(ctx.seats, expires)
     end
     if subject_cap > 0 and subject ~= '' then
       local sk = subject_key(ctx.prefix, subject)
-      redis.call('ZADD', sk, expires, id)
+      redis.call('ZADD', sk, at, id)
       cover(sk, expires)
     end
     local used, limit = usage()
@@ -172,27 +171,28 @@ if absolute > 0 then
   if deadline < expires then expires = deadline end
 end
 local session = ctx.prefix .. 'session:' .. new_id
+local at, now_s = int(expires), int(now)
 redis.call('HSET', session,
            'id', new_id, 'subject', subject, 'client_id', client,
            'kind', kind, 'seat', seat, 'binding', ARGV[8],
-           'binding_key', binding, 'opened_at', now, 'last_seen', now,
-           'absolute_deadline', deadline, 'requests', 1)
-redis.call('PEXPIREAT', session, expires)
-redis.call('SET', binding, new_id, 'PXAT', expires)
-redis.call('ZADD', ctx.slots, expires, new_id)
+           'binding_key', binding, 'opened_at', now_s, 'last_seen', now_s,
+           'absolute_deadline', int(deadline), 'requests', '1')
+redis.call('PEXPIREAT', session, at)
+redis.call('SET', binding, new_id, 'PXAT', at)
+redis.call('ZADD', ctx.slots, at, new_id)
 cover(ctx.slots, expires)
 redis.call('HSET', ctx.meta, new_id,
            cjson.encode({s = subject, c = client, k = kind, d = deadline,
                          t = seat}))
 cover(ctx.meta, expires)
-redis.call('ZADD', ctx.opened, now, new_id)
+redis.call('ZADD', ctx.opened, now_s, new_id)
 cover(ctx.opened, expires)
 if seat == 'reserved' then
-  redis.call('ZADD', ctx.seats, expires, subject)
+  redis.call('ZADD', ctx.seats, at, subject)
   cover(ctx.seats, expires)
 end
 if sk then
-  redis.call('ZADD', sk, expires, new_id)
+  redis.call('ZADD', sk, at, new_id)
   cover(sk, expires)
 end
 emit(ctx, 'opened', 'id', new_id, 'subject', subject, 'client_id', client,

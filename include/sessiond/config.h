@@ -101,6 +101,8 @@ typedef struct sd_config {
     int64_t drain_timeout_ms;        /* default 10000 */
     int64_t http_timeout_ms;         /* idle/partial request cut-off, default 30000 */
     char *replica_id;                /* default: hostname; X-Served-By */
+    int64_t workers;                 /* worker processes, default 1 (no fork);
+                                        more share the port (SO_REUSEPORT) */
     int64_t events_max;              /* lifecycle stream cap, default 10000 */
     char *admin_secret;              /* admin bearer secret (>= 32 bytes); NULL: none */
     char *admin_scope;               /* scope that makes a token an admin's;

@@ -23,13 +23,33 @@ end
 -- its "closed" event, short enough that an abandoned instance's keys go.
 local KEEP_AFTER_MS = 600000
 
+-- An integer as the decimal string Redis wants. Lua numbers passed to
+-- redis.call are formatted with "%.17g", which costs more than the command
+-- itself on the hot path; string.format's %d does not.
+local function int(n)
+  return string.format('%d', n)
+end
+
 -- Keeps a bookkeeping key's own TTL at or past expires + KEEP_AFTER_MS, so
 -- it never lives without a TTL (SPEC §4) and vanishes after its last
--- session has been reaped.
+-- session has been reaped. When it has to move it moves twice as far, so
+-- the resumes of the next KEEP_AFTER_MS find it far enough and only look.
 local function cover(key, expires)
   local until_ms = expires + KEEP_AFTER_MS
   if redis.call('PEXPIRETIME', key) < until_ms then
-    redis.call('PEXPIREAT', key, until_ms)
+    redis.call('PEXPIREAT', key, int(until_ms + KEEP_AFTER_MS))
+  end
+end
+
+-- The slots, meta and opened keys hold the same open sessions and are
+-- covered together by every open and resume, so one look at the slots
+-- key's TTL tells whether the three need moving (a resume's common case:
+-- one PEXPIRETIME instead of three).
+local function cover_index(ctx, expires)
+  if redis.call('PEXPIRETIME', ctx.slots) < expires + KEEP_AFTER_MS then
+    cover(ctx.slots, expires)
+    cover(ctx.meta, expires)
+    cover(ctx.opened, expires)
   end
 end
 

@@ -33,6 +33,7 @@ static int set_defaults(sd_config *cfg) {
     cfg->drain_timeout_ms = 10000;
     cfg->http_timeout_ms = 30000;
     cfg->events_max = 10000;
+    cfg->workers = 1;
 
     int rc = cfg_listen_custom.parse(cfg, "127.0.0.1:8080", msg, sizeof msg);
     if (rc == 0)

@@ -25,6 +25,7 @@
  *   http_timeout         duration 100ms..1h          default 30s (silent connections
  *                                                    are closed)
  *   replica_id           string                      default gethostname()
+ *   workers              integer 1..64               default 1 (processes on one port)
  *   events_max           integer 1..100000000        default 10000 (stream cap)
  *   admin_secret         string of >= 32 bytes, or null (admin routes' bearer)
  *   admin_scope          string                      default "sessiond:admin"
@@ -158,6 +159,7 @@ static const cfg_field root_fields[] = {
      NULL, NULL},
     {"http_timeout", CFG_DURATION, ROOT(http_timeout_ms), 0, 100, 3600000, 0, NULL, NULL},
     {"replica_id", CFG_STRING, ROOT(replica_id), 0, 0, 0, 0, NULL, NULL},
+    {"workers", CFG_INT, ROOT(workers), 0, 1, 64, 0, NULL, NULL},
     {"events_max", CFG_INT, ROOT(events_max), 0, 1, 100000000, 0, NULL, NULL},
     {"admin_secret", CFG_STRING, ROOT(admin_secret), 0, 0, 0, 1, NULL, NULL},
     {"admin_scope", CFG_STRING, ROOT(admin_scope), 0, 0, 0, 0, NULL, NULL},

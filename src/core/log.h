@@ -28,4 +28,15 @@ void sd_log_set_replica(const char *replica);
  * are JSON-escaped strings. */
 void sd_log(sd_log_level level, const char *msg, ...);
 
+/* Batching, for an event loop: with a hook set, lines below SD_LOG_WARN wait
+ * in a buffer of PIPE_BUF bytes (so each write stays atomic on a pipe shared
+ * by several workers) and go out in one write when sd_log_flush() is
+ * called, when the buffer is full, or before any warning or error. The hook
+ * is called with arg when the buffer stops being empty, so that its owner
+ * can schedule sd_log_flush() (sessiond: at the end of the loop iteration),
+ * so a busy worker makes one write for several request lines instead of
+ * one each. NULL turns batching off; both flush what is waiting. */
+void sd_log_set_batching(void (*hook)(void *arg), void *arg);
+void sd_log_flush(void);
+
 #endif

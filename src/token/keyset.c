@@ -3,11 +3,12 @@
 
 #include "sessiond/error.h"
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
-#include <openssl/bn.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include <stdint.h>
@@ -20,6 +21,8 @@
 
 void sd_key_clear(sd_key *k) {
     free(k->kid);
+    for (int a = 0; a < SD_ALG_COUNT; a++)
+        EVP_PKEY_CTX_free(k->verify_ctx[a]);
     EVP_PKEY_free(k->pkey);
     if (k->secret) OPENSSL_cleanse(k->secret, k->secret_len);
     free(k->secret);
@@ -73,6 +76,22 @@ static int public_key_ok(EVP_PKEY *pkey) {
     return ok ? 0 : SD_EINVAL;
 }
 
+/* A context ready to verify signatures of alg over a digest with pkey. */
+static EVP_PKEY_CTX *verify_ctx_new(EVP_PKEY *pkey, sd_alg alg) {
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    int rsa = sd_alg_es_coord_len(alg) == 0, pss = sd_alg_is_pss(alg);
+    if (!ctx || EVP_PKEY_verify_init(ctx) != 1 ||
+        (rsa && EVP_PKEY_CTX_set_rsa_padding(ctx, pss ? RSA_PKCS1_PSS_PADDING
+                                                      : RSA_PKCS1_PADDING) != 1) ||
+        EVP_PKEY_CTX_set_signature_md(ctx, sd_alg_md(alg)) != 1 ||
+        /* RFC 7518 §3.5: the salt is as long as the digest. */
+        (pss && EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) != 1)) {
+        EVP_PKEY_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
 int sd_key_from_pkey(EVP_PKEY *pkey, const char *kid, sd_key *k) {
     memset(k, 0, sizeof *k);
     if (EVP_PKEY_is_a(pkey, "RSA")) {
@@ -97,7 +116,22 @@ int sd_key_from_pkey(EVP_PKEY *pkey, const char *kid, sd_key *k) {
         ERR_clear_error();
         return rc;
     }
-    if (kid && !(k->kid = strdup(kid))) return SD_ENOMEM;
+    for (int a = 0; a < SD_ALG_COUNT; a++) {
+        if (!(k->algs & SD_ALG_BIT(a))) continue;
+        if (!(k->verify_ctx[a] = verify_ctx_new(pkey, (sd_alg)a))) {
+            ERR_clear_error();
+            rc = SD_ENOMEM;
+            break;
+        }
+    }
+    if (rc == 0 && kid && !(k->kid = strdup(kid))) rc = SD_ENOMEM;
+    if (rc != 0) {
+        /* The caller keeps pkey: free only what was made here. */
+        for (int a = 0; a < SD_ALG_COUNT; a++)
+            EVP_PKEY_CTX_free(k->verify_ctx[a]);
+        memset(k, 0, sizeof *k);
+        return rc;
+    }
     k->pkey = pkey;
     return 0;
 }

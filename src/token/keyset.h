@@ -16,6 +16,11 @@ typedef struct sd_key {
     sd_kty kty;
     unsigned algs;          /* SD_ALG_BIT set this key may verify (its pin) */
     EVP_PKEY *pkey;         /* owned; RSA and EC keys */
+    /* owned; per algorithm of the key's type, a context made ready for
+     * EVP_PKEY_verify once at load (padding, salt, digest), so a check is
+     * one hash and one public-key operation, as in `openssl speed`.
+     * Reused by every check: a key set serves one thread at a time. */
+    EVP_PKEY_CTX *verify_ctx[SD_ALG_COUNT];
     unsigned char *secret;  /* owned; oct keys */
     size_t secret_len;
 } sd_key;

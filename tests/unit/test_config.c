@@ -191,6 +191,7 @@ static void test_defaults(void **state) {
     assert_int_equal(c->drain_timeout_ms, 10000);
     assert_int_equal(c->http_timeout_ms, 30000);
     assert_int_equal(c->events_max, 10000);
+    assert_int_equal(c->workers, 1);
     assert_non_null(c->replica_id);
     assert_true(strlen(c->replica_id) > 0);
 
@@ -351,6 +352,11 @@ static void test_integers_in_range(void **state) {
     assert_int_equal(f->cfg->max_token_bytes, 1048576);
     assert_int_equal(f->cfg->token_cache_entries, 10000000);
     assert_int_equal(f->cfg->instances[0].license_limit, 0);
+    ok_with(f, "'workers':64,", "");
+    assert_int_equal(f->cfg->workers, 64);
+    char *envp[] = {"SESSIOND_WORKERS=2", NULL};
+    assert_int_equal(load_with(f, "'workers':4,", "", envp), 0);
+    assert_int_equal(f->cfg->workers, 2);
     ok_with(f, "", ",'license_limit':9223372036854775807");
     assert_int_equal(f->cfg->instances[0].license_limit, INT64_MAX);
 }
@@ -381,6 +387,8 @@ static void test_integers_out_of_range(void **state) {
                "max_header_bytes: must be an integer from 1024 to 67108864");
     ok_with(f, "'max_header_bytes':1024,", "");
     assert_int_equal(f->cfg->max_header_bytes, 1024);
+    fails_with(f, "'workers':0,", "", "workers: must be an integer from 1 to 64");
+    fails_with(f, "'workers':65,", "", "workers: must be an integer from 1 to 64");
 }
 
 static void test_strings_wrong_types(void **state) {
