@@ -127,6 +127,11 @@ const char *sd_http_bearer_token(struct evhttp_request *req, size_t *len);
 /* Seconds since the epoch on the worker's clock (token exp/nbf/iat only). */
 int64_t sd_http_wall_clock_s(void);
 
+/* 1 when the client of req has hung up: evhttp has dropped the connection,
+ * or its socket reads end-of-file. One recv(MSG_PEEK) on the socket; meant
+ * for the rare paths where a gone client changes what to do. */
+int sd_http_client_gone(struct evhttp_request *req);
+
 /* ------------------------------------------------------------------------
  * Route handlers
  * ------------------------------------------------------------------------ */

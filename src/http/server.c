@@ -1,11 +1,11 @@
 /* evhttp setup, routing, common responses and draining. */
 #include "http/server.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -140,6 +141,7 @@ static const char *reason_phrase(int status) {
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 499: return "Client Closed Request"; /* nginx's; logged, never sent */
     case 503: return "Service Unavailable";
     default: return NULL;
     }
@@ -376,6 +378,17 @@ static void on_request(struct evhttp_request *req, void *arg) {
         sd_http_send_json(&x, 404, "not_found", body, sizeof body - 1);
     }
     }
+}
+
+int sd_http_client_gone(struct evhttp_request *req) {
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (!evcon) return 1;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    if (fd < 0) return 1;
+    char byte;
+    ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 /* ------------------------------------------------------------------------

@@ -121,6 +121,29 @@ static void send_session_body(session_request *sr, const sd_session_result *res)
     sd_http_send_doc(&sr->x, 200, open_outcome(res), doc);
 }
 
+static void on_undo_reply(int err, const redisReply *reply, void *data) {
+    const sd_instance *inst = data;
+    sd_session_result res;
+    if (!err && sd_session_parse(reply, &res) == 0 && res.code == SD_SCRIPT_CLOSED)
+        sd_log(SD_LOG_WARN, "closed a session opened for a client that had hung up",
+               "instance", inst->name, "session", res.id, NULL);
+}
+
+/* The client hung up while its request waited (a stalled worker, a gateway
+ * that gave up and retried elsewhere): nobody will hear of the session just
+ * opened, so it is closed again at once, unless a retry has resumed it
+ * since, rather than holding a slot for the whole idle time-out. Only
+ * opens are checked: a resume of a gone client costs no slot. Returns 1
+ * when the client was gone. */
+static int undo_if_client_gone(session_request *sr, const sd_session_result *res) {
+    if (res->code != SD_SCRIPT_OPENED || !sd_http_client_gone(sr->x.req)) return 0;
+    if (sd_session_abandon(sr->x.srv->worker->store, sr->inst, res->id, on_undo_reply,
+                           (void *)sr->inst) != 0)
+        sd_log(SD_LOG_WARN, "cannot undo a session opened for a client that had hung up",
+               "instance", sr->inst->name, "session", res->id, NULL);
+    return 1;
+}
+
 static void on_open_reply(int err, const redisReply *reply, void *data) {
     session_request *sr = data;
     sd_session_result res;
@@ -144,6 +167,10 @@ static void on_open_reply(int err, const redisReply *reply, void *data) {
         sd_http_send_limit(&sr->x, res.denied, res.retry_after_ms,
                            subject ? res.subject_sessions : res.used,
                            subject ? res.subject_limit : res.limit);
+    } else if (undo_if_client_gone(sr, &res)) {
+        /* 499, as nginx logs a client that closed its request: for the
+         * access log and metrics only, no one receives it. */
+        sd_http_send_empty(&sr->x, 499, "client_gone");
     } else {
         send_session_headers(sr, &res);
         if (sr->want_body)

@@ -15,6 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <jwt.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -517,6 +521,57 @@ static void test_scripts_flushed_reload_transparently(void **state) {
     free(token);
 }
 
+/* A client that hangs up while its request waits (here: the worker is
+ * stopped, as a frozen container would be, and the gateway gives up) gets
+ * no session: the open is undone at once (closed, reason "abandoned")
+ * instead of holding a slot for the whole idle time-out. */
+static void test_open_for_a_client_that_hung_up_is_undone(void **state) {
+    char *token = mint("same", "gone", "erp-web", "sid-gone", NULL, 600);
+    long long before = usage("same");
+    long long events = sd_test_redis_int(&redis, "XLEN sd:{same}:events");
+    char request[4096];
+    int n = snprintf(request, sizeof request,
+                     "GET /v1/auth HTTP/1.1\r\nHost: t\r\nX-Instance: same\r\n"
+                     "Authorization: Bearer %s\r\n\r\n", token);
+    assert_true(n > 0 && n < (int)sizeof request);
+    assert_int_equal(kill(daemon_proc.pid, SIGSTOP), 0);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)daemon_proc.port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    assert_int_equal(write(fd, request, (size_t)n), n);
+    close(fd);
+    assert_int_equal(kill(daemon_proc.pid, SIGCONT), 0);
+    for (int i = 0; i < 300; i++) {
+        if (sd_test_redis_int(&redis, "XLEN sd:{same}:events") >= events + 2) break;
+        sd_test_sleep_ms(10);
+    }
+    assert_int_equal(sd_test_redis_int(&redis, "XLEN sd:{same}:events"), events + 2);
+    assert_int_equal(usage("same"), before);
+    redisContext *c = sd_test_redis_connect(&redis);
+    redisReply *r = redisCommand(c, "XREVRANGE sd:{same}:events + - COUNT 2");
+    assert_int_equal(r->elements, 2);
+    const redisReply *closed = r->element[0]->element[1];
+    const redisReply *opened = r->element[1]->element[1];
+    assert_string_equal(sd_test_stream_field(opened, "type"), "opened");
+    assert_string_equal(sd_test_stream_field(opened, "subject"), "gone");
+    assert_string_equal(sd_test_stream_field(closed, "type"), "closed");
+    assert_string_equal(sd_test_stream_field(closed, "reason"), "abandoned");
+    assert_string_equal(sd_test_stream_field(closed, "id"),
+                        sd_test_stream_field(opened, "id"));
+    freeReplyObject(r);
+    redisFree(c);
+    /* The token itself is fine: its next request opens a session. */
+    sd_test_response res;
+    call("GET", "/v1/auth", "same", token, &res);
+    assert_int_equal(res.status, 200);
+    assert_int_equal(usage("same"), before + 1);
+    call("DELETE", "/v1/session", "same", token, &res);
+    assert_int_equal(res.status, 204);
+    free(token);
+}
+
 /* Lines of a daemon's log holding both a and b. */
 static int log_lines(const sd_test_daemon *d, const char *a, const char *b) {
     FILE *f = fopen(d->log_path, "r");
@@ -783,6 +838,7 @@ int main(void) {
         cmocka_unit_test(test_bad_limit_in_redis_falls_back_to_config),
         cmocka_unit_test(test_stalled_redis_times_out),
         cmocka_unit_test(test_request_failed_by_a_stall_opens_nothing),
+        cmocka_unit_test(test_open_for_a_client_that_hung_up_is_undone),
         cmocka_unit_test(test_unreachable_redis_at_start_is_logged_once),
         cmocka_unit_test(test_redis_outage_fails_fast_and_recovers),
     };
