@@ -112,12 +112,16 @@ if id then
     local used, limit = usage()
     return {2, id, tonumber(f[1]), expires, requests, used, limit, 0, 0}
   end
-  -- Expired this very millisecond and not reaped yet: it is closed.
-  local m = meta_of(ctx, id)
-  local expiry = tonumber(redis.call('ZSCORE', ctx.slots, id) or now)
-  local reason = expiry_reason(m.d, expiry)
-  end_session(ctx, id, reason)
-  if reason == 'idle' then closed_idle = 1 else closed_absolute = 1 end
+  -- Expired this very millisecond: it is closed. Unless its slot is gone
+  -- already: a reap (the sweep, another claim) takes slots scored at now,
+  -- while Redis keeps the key until now has passed, and that reap wrote
+  -- the one "closed" event; the leftover keys expire on their own.
+  local expiry = redis.call('ZSCORE', ctx.slots, id)
+  if expiry then
+    local reason = expiry_reason(meta_of(ctx, id).d, tonumber(expiry))
+    end_session(ctx, id, reason)
+    if reason == 'idle' then closed_idle = 1 else closed_absolute = 1 end
+  end
 end
 
 -- Open.

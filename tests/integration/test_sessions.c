@@ -521,6 +521,39 @@ static void test_scripts_flushed_reload_transparently(void **state) {
     free(token);
 }
 
+/* A session whose slot was already reaped (the sweep took it at the very
+ * millisecond of its expiry, while Redis still kept its keys) is closed
+ * once: the next request of its binding opens a new session without a
+ * second "closed" event. Simulated by removing the slot and the session
+ * key as the reap and the expiry would, leaving the binding key. */
+static void test_reaped_session_is_not_closed_twice(void **state) {
+    char *token = mint("same", "twice", "erp-web", "sid-twice", NULL, 600);
+    sd_test_response res;
+    char first[64], second[64];
+    call("GET", "/v1/auth", "same", token, &res);
+    assert_int_equal(res.status, 200);
+    assert_int_equal(sd_test_header(&res, "X-Session-Id", first, sizeof first), 0);
+    assert_int_equal(sd_test_redis_int(&redis, "ZREM sd:{same}:slots %s", first), 1);
+    assert_int_equal(sd_test_redis_int(&redis, "DEL sd:{same}:session:%s", first), 1);
+    long long events = sd_test_redis_int(&redis, "XLEN sd:{same}:events");
+    call("GET", "/v1/auth", "same", token, &res);
+    assert_int_equal(res.status, 200);
+    assert_int_equal(sd_test_header(&res, "X-Session-Id", second, sizeof second), 0);
+    assert_string_not_equal(first, second);
+    /* One event: the new session's "opened"; no empty "closed". */
+    assert_int_equal(sd_test_redis_int(&redis, "XLEN sd:{same}:events"), events + 1);
+    redisContext *c = sd_test_redis_connect(&redis);
+    redisReply *r = redisCommand(c, "XREVRANGE sd:{same}:events + - COUNT 1");
+    assert_int_equal(r->elements, 1);
+    assert_string_equal(sd_test_stream_field(r->element[0]->element[1], "type"), "opened");
+    assert_string_equal(sd_test_stream_field(r->element[0]->element[1], "id"), second);
+    freeReplyObject(r);
+    redisFree(c);
+    call("DELETE", "/v1/session", "same", token, &res);
+    assert_int_equal(res.status, 204);
+    free(token);
+}
+
 /* A client that hangs up while its request waits (here: the worker is
  * stopped, as a frozen container would be, and the gateway gives up) gets
  * no session: the open is undone at once (closed, reason "abandoned")
@@ -838,6 +871,7 @@ int main(void) {
         cmocka_unit_test(test_bad_limit_in_redis_falls_back_to_config),
         cmocka_unit_test(test_stalled_redis_times_out),
         cmocka_unit_test(test_request_failed_by_a_stall_opens_nothing),
+        cmocka_unit_test(test_reaped_session_is_not_closed_twice),
         cmocka_unit_test(test_open_for_a_client_that_hung_up_is_undone),
         cmocka_unit_test(test_unreachable_redis_at_start_is_logged_once),
         cmocka_unit_test(test_redis_outage_fails_fast_and_recovers),
