@@ -64,6 +64,7 @@ typedef enum sd_err {
     SD_EFORBIDDEN,           /* authenticated, but lacks the admin scope */
     SD_ERESERVED_OVER_LIMIT, /* more reserved subjects than licenses */
     SD_EINSTANCE_AMBIGUOUS,  /* more than one X-Instance header */
+    SD_ESUBJECT_INVALID,     /* a reserved subject is empty or has a control character */
 } sd_err;
 
 /* 1 when err is a token rejection. Codes of a group count up from the

@@ -63,6 +63,8 @@ static const error_entry errors[] = {
     {SD_ERESERVED_OVER_LIMIT, "reserved_over_limit",
      "more reserved subjects than licenses: a seat could not be kept for each"},
     {SD_EINSTANCE_AMBIGUOUS, "instance_ambiguous", "more than one X-Instance header"},
+    {SD_ESUBJECT_INVALID, "subject_invalid",
+     "a reserved subject must be a non-empty string without control characters"},
 };
 
 static const error_entry *find(int code) {

@@ -22,6 +22,7 @@
 #include <openssl/sha.h>
 
 #include "core/log.h"
+#include "core/text.h"
 #include "http/http_internal.h"
 #include "session/admin.h"
 #include "sessiond/error.h"
@@ -243,8 +244,15 @@ static int start_license_put(admin_request *ar) {
             goto out;
         }
         for (size_t i = 0; i < n; i++) {
-            const char *s = json_string_value(json_array_get(reserved, i));
-            if (!s || !*s) goto out;
+            const json_t *v = json_array_get(reserved, i);
+            const char *s = json_string_value(v);
+            if (!s) goto out;
+            /* Token claims with control characters are refused, so such a
+             * seat could never be used yet would shrink the shared pool. */
+            if (!*s || sd_has_control(s, json_string_length(v))) {
+                rc = SD_ESUBJECT_INVALID;
+                goto out;
+            }
             subjects[i] = s;
         }
     }

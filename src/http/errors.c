@@ -21,6 +21,7 @@ sd_http_error sd_http_error_of(int err) {
     case SD_EINVAL:
     case SD_EBAD_REQUEST:
     case SD_ERESERVED_OVER_LIMIT:
+    case SD_ESUBJECT_INVALID:
     case SD_EINSTANCE_AMBIGUOUS: return (sd_http_error){400, "bad_request"};
     case SD_EFORBIDDEN: return (sd_http_error){403, "forbidden"};
     default: return (sd_http_error){500, "internal_error"};

@@ -245,6 +245,22 @@ static void test_close_limit_reserve_revoke(void **state) {
     ctl(&r, "reserve", "add", "--instance", "beta", NULL);
     assert_int_equal(r.status, 2);
     sd_test_run_free(&r);
+    /* A subject no token can carry (C0, DEL or C1 control) is refused
+     * before anything is changed. */
+    static const char *const bad_subjects[] = {"x\ny", "a\x1b[31m", "d\x7f",
+                                               "nel\xc2\x85", "csi\xc2\x9b"};
+    for (size_t i = 0; i < sizeof bad_subjects / sizeof *bad_subjects; i++) {
+        ctl(&r, "reserve", "add", "ok", bad_subjects[i], "--instance", "beta", NULL);
+        assert_int_equal(r.status, 2);
+        assert_non_null(strstr(r.err, "contains a control character (C0, DEL or C1); "
+                                      "no token can carry it"));
+        sd_test_run_free(&r);
+    }
+    ctl(&r, "reserve", "add", "x\ny", "--instance", "beta", NULL);
+    assert_non_null(
+        strstr(r.err, "reserve: subject 'x\\ny' contains a control character"));
+    sd_test_run_free(&r);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "SCARD sd:{beta}:reserved"), 1);
 
     char until[24];
     snprintf(until, sizeof until, "%ld", (long)time(NULL) + 300);

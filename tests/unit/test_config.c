@@ -1049,6 +1049,12 @@ static void test_licensing_fields(void **state) {
                "instances[0].reserved: \"a\" is listed twice");
     fails_with(f, "", ",'reserved':['']",
                "instances[0].reserved: subjects must not be empty");
+    fails_with(f, "", ",'reserved':['a\\nb']",
+               "instances[0].reserved: subjects must not contain control characters "
+               "(C0, DEL or C1): no token can carry them");
+    fails_with(f, "", ",'reserved':['ok','nel\\u0085']",
+               "instances[0].reserved: subjects must not contain control characters "
+               "(C0, DEL or C1): no token can carry them");
     fails_with(f, "", ",'service_claim':{'name':'client_type'}",
                "instances[0].service_claim: needs both a non-empty \"name\" "
                "and a \"value\"");

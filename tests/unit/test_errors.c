@@ -46,6 +46,7 @@ static const int store_codes[] = {
     SD_ELICENSE_LIMIT,     SD_ENOT_FOUND,           SD_EINSTANCE_UNKNOWN,
     SD_ESUBJECT_LIMIT,     SD_EKEYS_UNAVAILABLE,    SD_EBAD_REQUEST,
     SD_EFORBIDDEN,         SD_ERESERVED_OVER_LIMIT, SD_EINSTANCE_AMBIGUOUS,
+    SD_ESUBJECT_INVALID,
 };
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -103,6 +104,7 @@ static void test_http_table_matches_spec(void **state) {
     expect_http(SD_EFORBIDDEN, 403, "forbidden");
     expect_http(SD_ERESERVED_OVER_LIMIT, 400, "bad_request");
     expect_http(SD_EINSTANCE_AMBIGUOUS, 400, "bad_request");
+    expect_http(SD_ESUBJECT_INVALID, 400, "bad_request");
     expect_http(SD_ENOMEM, 500, "internal_error");
     expect_http(-9999, 500, "internal_error");
 }
