@@ -82,6 +82,13 @@ static int validate_instance(const sd_config *cfg, size_t i,
                             inst->name, j);
     if (inst->issuer == NULL || inst->issuer[0] == '\0')
         return cfg_fail(ctx, FIELD(".issuer"), SD_EINVAL, "required");
+    /* A token works only at the instance whose identity server issued it
+     * (SPEC §1): with a shared issuer a token would be valid at both. */
+    for (size_t j = 0; j < i; j++)
+        if (cfg->instances[j].issuer &&
+            strcmp(cfg->instances[j].issuer, inst->issuer) == 0)
+            return cfg_fail(ctx, FIELD(".issuer"), SD_EINVAL,
+                            "same as instances[%zu].issuer", j);
     if (empty(inst->audience))
         return cfg_fail(ctx, FIELD(".audience"), SD_EINVAL,
                         "must not be empty (leave it out to skip the check)");

@@ -759,6 +759,17 @@ static void test_instance_rules(void **state) {
     assert_int_equal(rc, SD_EINVAL);
     assert_string_equal(f->err, "instances[1].name: \"app\" is already the "
                                 "name of instances[0]");
+    /* A shared issuer would make one token valid at both instances. */
+    rc = load(f,
+              "{'instances':[{'name':'a','issuer':'https://idp.example/a',"
+              "'jwks_file':'/j','license_limit':1},"
+              "{'name':'b','issuer':'https://idp.example/b','jwks_file':'/j',"
+              "'license_limit':1},"
+              "{'name':'c','issuer':'https://idp.example/a','jwks_file':'/j',"
+              "'license_limit':1}]}",
+              NULL);
+    assert_int_equal(rc, SD_EINVAL);
+    assert_string_equal(f->err, "instances[2].issuer: same as instances[0].issuer");
 
     assert_int_equal(load(f,
                           "{'instances':[{'name':'a','jwks_file':'/j',"
