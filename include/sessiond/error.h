@@ -58,6 +58,7 @@ typedef enum sd_err {
     SD_EINSTANCE_UNKNOWN,         /* request names no configured instance */
     SD_ESUBJECT_LIMIT,            /* the subject holds its maximum of sessions */
     SD_EKEYS_UNAVAILABLE,         /* the instance's JWKS has not been fetched yet */
+    SD_ESESSION_ID_UNKNOWN,       /* admin: no open session with this id */
 
     /* Requests. */
     SD_EBAD_REQUEST = -300,  /* malformed request body or parameter */

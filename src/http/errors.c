@@ -16,6 +16,7 @@ sd_http_error sd_http_error_of(int err) {
     case SD_ESTORE_TIMEOUT:
     case SD_ESTORE_REPLY: return (sd_http_error){503, "store_unavailable"};
     case SD_EKEYS_UNAVAILABLE: return (sd_http_error){503, "keys_unavailable"};
+    case SD_ESESSION_ID_UNKNOWN:
     case SD_ENOT_FOUND: return (sd_http_error){404, "not_found"};
     case SD_EINSTANCE_UNKNOWN: return (sd_http_error){404, "unknown_instance"};
     case SD_EINVAL:
