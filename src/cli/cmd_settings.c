@@ -150,6 +150,8 @@ int cli_cmd_reserve(int argc, char **argv) {
                 printf("%s\n", text ? text : "?");
                 free(text);
             }
+            if (json_array_size(json_object_get(u, "reserved")) == 0)
+                printf("no reserved subjects\n");
             rc = CLI_EXIT_OK;
         }
         json_decref(u);

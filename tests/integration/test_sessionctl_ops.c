@@ -328,6 +328,21 @@ static void test_close_limit_reserve_revoke(void **state) {
         assert_int_equal(r.status, 0);
         sd_test_run_free(&r);
     }
+    /* With none left, list says so (--json stays an empty array). */
+    ctl(&r, "reserve", "remove", "cfo", "--instance", "beta", NULL);
+    assert_int_equal(r.status, 0);
+    sd_test_run_free(&r);
+    ctl(&r, "reserve", "list", "--instance", "beta", NULL);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, "no reserved subjects\n");
+    sd_test_run_free(&r);
+    ctl(&r, "reserve", "list", "--instance", "beta", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    doc = out_json(&r);
+    assert_true(json_is_array(json_object_get(doc, "reserved")));
+    assert_int_equal(json_array_size(json_object_get(doc, "reserved")), 0);
+    json_decref(doc);
+    sd_test_run_free(&r);
 
     /* A revocation cannot outlive any token by years. */
     ctl(&r, "revoke", "jti-w", "--until", "9999999999999", "--instance", "beta", NULL);
