@@ -142,6 +142,39 @@ static void test_usage_list_show(void **state) {
     assert_non_null(strstr(r.out, "\nbeta "));
     sd_test_run_free(&r);
 
+    /* A stored limit that is no integer: workers keep using the configured
+     * one; usage shows what is stored, and no free count it cannot know. */
+    sd_test_redis_int(&stack.redis, "HSET sd:{acme}:pool limit abc");
+    ctl(&r, "usage", NULL);
+    assert_int_equal(r.status, 0);
+    row = strstr(r.out, "\nacme ");
+    assert_non_null(row);
+    char limit_text[32], free_text[8];
+    assert_int_equal(sscanf(row, "\nacme %d %31s (invalid) %7s %d", &used, limit_text,
+                            free_text, &reserved),
+                     4);
+    assert_int_equal(used, 2);
+    assert_string_equal(limit_text, "\"abc\"");
+    assert_string_equal(free_text, "-");
+    assert_int_equal(reserved, 1);
+    sd_test_run_free(&r);
+    ctl(&r, "usage", "--instance", "acme", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    doc = out_json(&r);
+    acme = json_array_get(json_object_get(doc, "instances"), 0);
+    assert_true(json_is_null(json_object_get(acme, "limit")));
+    assert_string_equal(json_string_value(json_object_get(acme, "invalid_limit")), "abc");
+    json_decref(doc);
+    sd_test_run_free(&r);
+    sd_test_redis_int(&stack.redis, "HSET sd:{acme}:pool limit 3");
+    ctl(&r, "usage", "--instance", "acme", "--json", NULL);
+    doc = out_json(&r);
+    acme = json_array_get(json_object_get(doc, "instances"), 0);
+    assert_int_equal(json_integer_value(json_object_get(acme, "limit")), 3);
+    assert_null(json_object_get(acme, "invalid_limit"));
+    json_decref(doc);
+    sd_test_run_free(&r);
+
     /* "Who holds the licenses right now, and since when?" */
     ctl(&r, "list", "--instance", "acme", NULL);
     assert_int_equal(r.status, 0);
