@@ -58,12 +58,14 @@ typedef enum sd_err {
     SD_EINSTANCE_UNKNOWN,         /* request names no configured instance */
     SD_ESUBJECT_LIMIT,            /* the subject holds its maximum of sessions */
     SD_EKEYS_UNAVAILABLE,         /* the instance's JWKS has not been fetched yet */
+    SD_ESESSION_ID_UNKNOWN,       /* admin: no open session with this id */
 
     /* Requests. */
     SD_EBAD_REQUEST = -300,  /* malformed request body or parameter */
     SD_EFORBIDDEN,           /* authenticated, but lacks the admin scope */
     SD_ERESERVED_OVER_LIMIT, /* more reserved subjects than licenses */
     SD_EINSTANCE_AMBIGUOUS,  /* more than one X-Instance header */
+    SD_ESUBJECT_INVALID,     /* a reserved subject is empty or has a control character */
 } sd_err;
 
 /* 1 when err is a token rejection. Codes of a group count up from the

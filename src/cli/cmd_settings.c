@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/text.h"
 #include "session/admin.h"
 
 static const struct option options[] = {
@@ -111,11 +112,25 @@ int cli_cmd_reserve(int argc, char **argv) {
                   "(see 'sessionctl reserve --help')");
         return CLI_EXIT_USAGE;
     }
-    for (int i = optind + 1; i < argc; i++)
+    for (int i = optind + 1; i < argc; i++) {
         if (!*argv[i]) {
             cli_error("reserve: a subject must not be empty");
             return CLI_EXIT_USAGE;
         }
+        /* Tokens with control characters in sub are refused, so such a
+         * seat could never be used. Only adding is checked: removing
+         * must still clean up a subject stored before this rule. */
+        if (is_change && strcmp(verb, "add") == 0 &&
+            sd_has_control(argv[i], strlen(argv[i]))) {
+            char *text = cli_escaped(argv[i]);
+            cli_error(
+                "reserve: subject '%s' contains a control character (C0, DEL or C1); "
+                "no token can carry it",
+                text ? text : "?");
+            free(text);
+            return CLI_EXIT_USAGE;
+        }
+    }
     int first = optind + 1;
     if ((rc = cli_open_instance(&o, "reserve", &c, &inst)) != CLI_EXIT_OK) return rc;
     if (is_change) {
@@ -135,6 +150,8 @@ int cli_cmd_reserve(int argc, char **argv) {
                 printf("%s\n", text ? text : "?");
                 free(text);
             }
+            if (json_array_size(json_object_get(u, "reserved")) == 0)
+                printf("no reserved subjects\n");
             rc = CLI_EXIT_OK;
         }
         json_decref(u);

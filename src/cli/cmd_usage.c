@@ -37,16 +37,25 @@ json_t *cli_usage_of(cli_conn *c, const char *name) {
 
 static void print_row(json_t *u) {
     json_t *limit = json_object_get(u, "limit");
-    char limit_text[24] = "unset";
-    if (json_is_integer(limit))
+    const char *invalid = json_string_value(json_object_get(u, "invalid_limit"));
+    char limit_text[64] = "unset", free_text[24] = "-";
+    if (invalid) {
+        /* Workers use their configured limit then; sessionctl has none, so
+         * it shows what is stored and no made-up free count. */
+        char *text = cli_escaped(invalid);
+        snprintf(limit_text, sizeof limit_text, "\"%.32s\" (invalid)", text ? text : "?");
+        free(text);
+    } else if (json_is_integer(limit)) {
         snprintf(limit_text, sizeof limit_text, "%" JSON_INTEGER_FORMAT,
                  json_integer_value(limit));
+    }
+    if (json_is_integer(limit))
+        snprintf(free_text, sizeof free_text, "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(u, "available")));
     const char *next = json_string_value(json_object_get(u, "earliest_expiry"));
-    printf("%-20s %6" JSON_INTEGER_FORMAT " %6s %6" JSON_INTEGER_FORMAT
-           " %9zu %6" JSON_INTEGER_FORMAT "  %s\n",
+    printf("%-20s %6" JSON_INTEGER_FORMAT " %6s %6s %9zu %6" JSON_INTEGER_FORMAT "  %s\n",
            json_string_value(json_object_get(u, "instance")),
-           json_integer_value(json_object_get(u, "used")), limit_text,
-           json_integer_value(json_object_get(u, "available")),
+           json_integer_value(json_object_get(u, "used")), limit_text, free_text,
            json_array_size(json_object_get(u, "reserved")),
            json_integer_value(json_object_get(u, "seats_in_use")), next ? next : "-");
 }

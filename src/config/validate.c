@@ -2,6 +2,7 @@
  * required fields, key sources, unique instance names and host names. Types
  * and ranges were already checked when each value was set (schema.c). */
 #include "config/config_internal.h"
+#include "core/text.h"
 #include "sessiond/error.h"
 
 #include <stdio.h>
@@ -81,6 +82,13 @@ static int validate_instance(const sd_config *cfg, size_t i,
                             inst->name, j);
     if (inst->issuer == NULL || inst->issuer[0] == '\0')
         return cfg_fail(ctx, FIELD(".issuer"), SD_EINVAL, "required");
+    /* A token works only at the instance whose identity server issued it
+     * (SPEC §1): with a shared issuer a token would be valid at both. */
+    for (size_t j = 0; j < i; j++)
+        if (cfg->instances[j].issuer &&
+            strcmp(cfg->instances[j].issuer, inst->issuer) == 0)
+            return cfg_fail(ctx, FIELD(".issuer"), SD_EINVAL,
+                            "same as instances[%zu].issuer", j);
     if (empty(inst->audience))
         return cfg_fail(ctx, FIELD(".audience"), SD_EINVAL,
                         "must not be empty (leave it out to skip the check)");
@@ -115,6 +123,10 @@ static int validate_instance(const sd_config *cfg, size_t i,
         if (empty(inst->reserved[r]))
             return cfg_fail(ctx, FIELD(".reserved"), SD_EINVAL,
                             "subjects must not be empty");
+        if (sd_has_control(inst->reserved[r], strlen(inst->reserved[r])))
+            return cfg_fail(ctx, FIELD(".reserved"), SD_EINVAL,
+                            "subjects must not contain control characters (C0, DEL "
+                            "or C1): no token can carry them");
         for (size_t q = 0; q < r; q++)
             if (strcmp(inst->reserved[q], inst->reserved[r]) == 0)
                 return cfg_fail(ctx, FIELD(".reserved"), SD_EINVAL,

@@ -58,11 +58,14 @@ static const error_entry errors[] = {
      "this subject holds its maximum number of sessions"},
     {SD_EKEYS_UNAVAILABLE, "keys_unavailable",
      "the instance's signing keys have not been fetched yet"},
+    {SD_ESESSION_ID_UNKNOWN, "session_not_found", "no open session with this id"},
     {SD_EBAD_REQUEST, "bad_request", "the request body or a parameter is malformed"},
     {SD_EFORBIDDEN, "insufficient_scope", "the token lacks the admin scope"},
     {SD_ERESERVED_OVER_LIMIT, "reserved_over_limit",
      "more reserved subjects than licenses: a seat could not be kept for each"},
     {SD_EINSTANCE_AMBIGUOUS, "instance_ambiguous", "more than one X-Instance header"},
+    {SD_ESUBJECT_INVALID, "subject_invalid",
+     "a reserved subject must be a non-empty string without control characters"},
 };
 
 static const error_entry *find(int code) {

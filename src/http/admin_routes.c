@@ -22,6 +22,7 @@
 #include <openssl/sha.h>
 
 #include "core/log.h"
+#include "core/text.h"
 #include "http/http_internal.h"
 #include "session/admin.h"
 #include "sessiond/error.h"
@@ -168,8 +169,9 @@ static void on_show_reply(int err, const redisReply *reply, void *data) {
     if (doc)
         sd_http_send_doc(&ar->x, 200, "ok", doc);
     else
-        sd_http_send_error(&ar->x, err ? err : not_found ? SD_ENOT_FOUND
-                                                        : SD_ESTORE_REPLY);
+        sd_http_send_error(&ar->x, err         ? err
+                                   : not_found ? SD_ESESSION_ID_UNKNOWN
+                                               : SD_ESTORE_REPLY);
     done(ar);
 }
 
@@ -178,7 +180,7 @@ static void on_close_reply(int err, const redisReply *reply, void *data) {
     sd_session_result res;
     if (!err) err = sd_session_parse(reply, &res);
     if (!err) sd_worker_count(ar->x.srv->worker, ar->inst, &res, SD_CLOSED_ADMIN);
-    if (!err && res.code == SD_SCRIPT_NONE) err = SD_ENOT_FOUND;
+    if (!err && res.code == SD_SCRIPT_NONE) err = SD_ESESSION_ID_UNKNOWN;
     if (!err && res.code != SD_SCRIPT_CLOSED) err = SD_ESTORE_REPLY;
     if (err) {
         sd_http_send_error(&ar->x, err);
@@ -243,8 +245,15 @@ static int start_license_put(admin_request *ar) {
             goto out;
         }
         for (size_t i = 0; i < n; i++) {
-            const char *s = json_string_value(json_array_get(reserved, i));
-            if (!s || !*s) goto out;
+            const json_t *v = json_array_get(reserved, i);
+            const char *s = json_string_value(v);
+            if (!s) goto out;
+            /* Token claims with control characters are refused, so such a
+             * seat could never be used yet would shrink the shared pool. */
+            if (!*s || sd_has_control(s, json_string_length(v))) {
+                rc = SD_ESUBJECT_INVALID;
+                goto out;
+            }
             subjects[i] = s;
         }
     }
@@ -429,7 +438,7 @@ void sd_http_handle_admin(sd_http_exchange *x, const char *rest) {
         free(jti);
         return;
     }
-    if (rc == 0 && *id && !plausible_id(id)) rc = SD_ENOT_FOUND;
+    if (rc == 0 && *id && !plausible_id(id)) rc = SD_ESESSION_ID_UNKNOWN;
     admin_request *ar = rc ? NULL : malloc(sizeof *ar);
     if (!rc && !ar) rc = SD_ENOMEM;
     if (rc) {

@@ -16,11 +16,13 @@ sd_http_error sd_http_error_of(int err) {
     case SD_ESTORE_TIMEOUT:
     case SD_ESTORE_REPLY: return (sd_http_error){503, "store_unavailable"};
     case SD_EKEYS_UNAVAILABLE: return (sd_http_error){503, "keys_unavailable"};
+    case SD_ESESSION_ID_UNKNOWN:
     case SD_ENOT_FOUND: return (sd_http_error){404, "not_found"};
     case SD_EINSTANCE_UNKNOWN: return (sd_http_error){404, "unknown_instance"};
     case SD_EINVAL:
     case SD_EBAD_REQUEST:
     case SD_ERESERVED_OVER_LIMIT:
+    case SD_ESUBJECT_INVALID:
     case SD_EINSTANCE_AMBIGUOUS: return (sd_http_error){400, "bad_request"};
     case SD_EFORBIDDEN: return (sd_http_error){403, "forbidden"};
     default: return (sd_http_error){500, "internal_error"};

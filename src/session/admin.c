@@ -166,14 +166,19 @@ json_t *sd_admin_usage_json(const sd_instance *inst, const redisReply *reply) {
             json_array_append_new(reserved, json_stringn(subjects->element[i]->str,
                                                          subjects->element[i]->len));
     int64_t available = limit < 0 ? 0 : limit - used;
-    return json_pack("{s:s, s:I, s:o, s:I, s:o, s:I, s:o, s:o}", "instance",
-                     inst->name, "used", (json_int_t)used, "limit",
-                     limit < 0 ? json_null() : json_integer(limit), "available",
-                     (json_int_t)(available < 0 ? 0 : available), "reserved",
-                     reserved ? reserved : json_array(), "seats_in_use",
-                     (json_int_t)int_of(reply, 6), "earliest_expiry",
-                     time_or_null(int_of(reply, 3)), "now",
-                     time_or_null(int_of(reply, 4)));
+    json_t *doc = json_pack(
+        "{s:s, s:I, s:o, s:I, s:o, s:I, s:o, s:o}", "instance", inst->name, "used",
+        (json_int_t)used, "limit", limit < 0 ? json_null() : json_integer(limit),
+        "available", (json_int_t)(available < 0 ? 0 : available), "reserved",
+        reserved ? reserved : json_array(), "seats_in_use", (json_int_t)int_of(reply, 6),
+        "earliest_expiry", time_or_null(int_of(reply, 3)), "now",
+        time_or_null(int_of(reply, 4)));
+    /* A stored limit that is no integer >= 0: the scripts use the configured
+     * one (limit above, null without a configuration); say what is stored. */
+    const redisReply *bad = reply->elements > 8 ? reply->element[8] : NULL;
+    if (doc && bad && bad->type == REDIS_REPLY_STRING && bad->len > 0)
+        json_object_set_new(doc, "invalid_limit", json_stringn(bad->str, bad->len));
+    return doc;
 }
 
 /* Fields whose values are numbers of ms since the epoch (0 = none). */

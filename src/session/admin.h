@@ -29,7 +29,9 @@ int sd_admin_usage(sd_store *store, const sd_instance *inst, sd_store_cb *cb,
 
 /* {"instance", "used", "limit", "available", "reserved": [...],
  *  "seats_in_use", "earliest_expiry", "now"}; limit is null while Redis
- * has none and the caller had no configured default. */
+ * has none and the caller had no configured default. "invalid_limit" (the
+ * stored text) is added when Redis holds a limit that is no integer >= 0:
+ * the scripts then use the configured default. */
 json_t *sd_admin_usage_json(const sd_instance *inst, const redisReply *reply);
 
 /* list-2: one page of open sessions, newest first. cursor is "" for the

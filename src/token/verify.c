@@ -4,6 +4,7 @@
  * check run before anything is decoded; JSON is depth-checked before jansson
  * sees it; the signature is checked before any claim is trusted. */
 #include "core/base64url.h"
+#include "core/text.h"
 #include "token/alg.h"
 #include "token/keyset.h"
 
@@ -368,15 +369,6 @@ static int numeric_date(const json_t *claims, const char *name, int64_t *out,
     return SD_ETOKEN_CLAIM_TYPE;
 }
 
-/* 1 when s[0..len) holds a control character (C0 or DEL), NUL included. */
-static int has_control(const char *s, size_t len) {
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f) return 1;
-    }
-    return 0;
-}
-
 /* An optional non-empty string claim; *out is NULL when absent. These are
  * identifiers (iss, sub, client_id, sid, jti) that end up in response
  * headers, log lines, Redis keys and operators' terminals, so control
@@ -390,7 +382,7 @@ static int string_claim(const json_t *claims, const char *name, const char **out
     *len = 0;
     if (!v) return 0;
     if (!json_is_string(v) || json_string_length(v) == 0) return SD_ETOKEN_CLAIM_TYPE;
-    if (has_control(json_string_value(v), json_string_length(v)))
+    if (sd_has_control(json_string_value(v), json_string_length(v)))
         return SD_ETOKEN_CLAIM_TYPE;
     *out = json_string_value(v);
     *len = json_string_length(v);

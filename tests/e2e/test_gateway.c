@@ -482,6 +482,50 @@ static void test_demo_api_refusals_keep_their_status(void **state) {
     free(token);
 }
 
+/* The demo API builds its body with nginx's `return`, which cannot escape
+ * JSON: a subject with a quote must not add members to it. Such a subject
+ * (and one beyond the safe ASCII set) shows as "(not shown)". */
+static void test_demo_api_subject_cannot_inject_json(void **state) {
+    SKIP_WITHOUT_NGINX();
+    static const char *const subs[] = {
+        "a\\\",\\\"admin\\\":true,\\\"x\\\":\\\"", /* a","admin":true,"x":" */
+        "back\\\\slash",                           /* back\slash */
+        "J\\u00fcrgen",                            /* not ASCII */
+    };
+    sd_test_response res;
+    for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
+        char sid[32];
+        snprintf(sid, sizeof sid, "sid-inject-%zu", i);
+        char *token = mint("big", subs[i], sid);
+        call("GET", "/api/hello", "big", token, &res);
+        assert_int_equal(res.status, 200);
+        json_t *doc = body_json(&res);
+        assert_int_equal(json_object_size(doc), 3);
+        assert_null(json_object_get(doc, "admin"));
+        assert_null(json_object_get(doc, "x"));
+        json_t *session = json_object_get(doc, "session");
+        assert_int_equal(json_object_size(session), 4);
+        assert_string_equal(json_path_str(doc, "session", "subject"), "(not shown)");
+        assert_string_equal(json_path_str(doc, "session", "kind"), "interactive");
+        assert_int_equal(strlen(json_path_str(doc, "session", "id")), 22);
+        json_decref(doc);
+        call("DELETE", "/v1/session", "big", token, &res); /* frees the slot */
+        assert_int_equal(res.status, 204);
+        free(token);
+    }
+    /* A plain subject is shown as it is. */
+    char *token = mint("big", "ann.lee+ops@example.com", "sid-inject-plain");
+    call("GET", "/api/hello", "big", token, &res);
+    assert_int_equal(res.status, 200);
+    json_t *doc = body_json(&res);
+    assert_string_equal(json_path_str(doc, "session", "subject"),
+                        "ann.lee+ops@example.com");
+    json_decref(doc);
+    call("DELETE", "/v1/session", "big", token, &res);
+    assert_int_equal(res.status, 204);
+    free(token);
+}
+
 /* A 5000-character sub makes sessiond's reply headers larger than nginx's
  * default 4k proxy buffer: nginx used to answer 503 and count it as the
  * replica's failure, so three such requests emptied the pool for 10 s. */
@@ -630,6 +674,7 @@ int main(void) {
         cmocka_unit_test(test_demo_api_refusals_map_to_statuses),
         cmocka_unit_test(test_demo_api_refusals_keep_their_status),
         cmocka_unit_test(test_big_subject_passes_and_keeps_replicas),
+        cmocka_unit_test(test_demo_api_subject_cannot_inject_json),
         cmocka_unit_test(test_killing_a_replica_loses_no_session),
         cmocka_unit_test(test_redis_down_then_replicas_down_is_503),
     };

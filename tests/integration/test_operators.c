@@ -99,6 +99,15 @@ static void expect_error(const sd_test_response *res, int status, const char *er
     json_decref(doc);
 }
 
+/* An admin call naming no open session: there is no token in it to speak of. */
+static void expect_unknown_id(const sd_test_response *res) {
+    expect_error(res, 404, "not_found", "session_not_found");
+    json_t *doc = body_json(res);
+    assert_string_equal(json_string_value(json_object_get(doc, "message")),
+                        "no open session with this id");
+    json_decref(doc);
+}
+
 /* ------------------------------------------------------------------------
  * Admin authentication
  * ------------------------------------------------------------------------ */
@@ -236,7 +245,7 @@ static void test_admin_license_get_and_put(void **state) {
     static const char *const bad[] = {
         "", "not json", "[]", "{}", "{\"limit\": -1}", "{\"limit\": \"5\"}",
         "{\"limit\": 2.5}", "{\"limit\": 1, \"limit\": 2}", "{\"limit\": 3, \"x\": 1}",
-        "{\"reserved\": \"boss\"}", "{\"reserved\": [\"\"]}", "{\"reserved\": [7]}",
+        "{\"reserved\": \"boss\"}", "{\"reserved\": [7]}",
         "{\"limit\": 1000000000}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -244,6 +253,27 @@ static void test_admin_license_get_and_put(void **state) {
         if (res.status != 400) fail_msg("body '%s' gave %d", bad[i], res.status);
         expect_error(&res, 400, "bad_request", "bad_request");
     }
+    /* Subjects a token could never carry (empty, C0, DEL, C1 controls):
+     * refused with a reason of their own. */
+    static const char *const bad_subjects[] = {
+        "{\"reserved\": [\"\"]}",
+        "{\"reserved\": [\"a\\nb\"]}",
+        "{\"reserved\": [\"ok\", \"x\\u001by\"]}",
+        "{\"reserved\": [\"a\\u007f\"]}",
+        "{\"reserved\": [\"a\\u0085b\"]}",
+        "{\"limit\": 9, \"reserved\": [\"\\u009f\"]}",
+    };
+    for (size_t i = 0; i < sizeof bad_subjects / sizeof *bad_subjects; i++) {
+        admin("PUT", path, SECRET, bad_subjects[i], &res);
+        if (res.status != 400) fail_msg("body '%s' gave %d", bad_subjects[i], res.status);
+        expect_error(&res, 400, "bad_request", "subject_invalid");
+        json_t *err_doc = body_json(&res);
+        assert_string_equal(
+            json_string_value(json_object_get(err_doc, "message")),
+            "a reserved subject must be a non-empty string without control characters");
+        json_decref(err_doc);
+    }
+    assert_int_equal(sd_test_redis_int(&stack.redis, "SCARD sd:{ops}:reserved"), 0);
     assert_int_equal(sd_test_redis_int(&stack.redis, "HGET sd:{ops}:pool limit"), 4);
     /* Every change is an event: ann's opening, the three changes, and the
      * revocation of the first test. */
@@ -354,9 +384,9 @@ static void test_admin_lists_shows_and_closes_sessions(void **state) {
     assert_int_equal(res.status, 204);
     assert_int_equal(sd_test_usage(&stack.redis, "other"), 2);
     admin("DELETE", path, SECRET, NULL, &res);
-    expect_error(&res, 404, "not_found", "not_found");
+    expect_unknown_id(&res);
     admin("GET", path, SECRET, NULL, &res);
-    expect_error(&res, 404, "not_found", "not_found");
+    expect_unknown_id(&res);
     redisContext *c = sd_test_redis_connect(&stack.redis);
     redisReply *r = redisCommand(c, "XREVRANGE sd:{other}:events + - COUNT 1");
     const redisReply *f = r->element[0]->element[1];
@@ -384,7 +414,7 @@ static void test_admin_lists_shows_and_closes_sessions(void **state) {
         if (res.status != 400) fail_msg("%s gave %d", bad[i], res.status);
     }
     admin("GET", "/v1/admin/instances/other/sessions/bad!id", SECRET, NULL, &res);
-    expect_error(&res, 404, "not_found", "not_found");
+    expect_unknown_id(&res);
     admin("GET", "/v1/admin/instances/other/sessions/a/b", SECRET, NULL, &res);
     assert_int_equal(res.status, 404);
     admin("PUT", "/v1/admin/instances/other/sessions", SECRET, "{}", &res);

@@ -142,6 +142,39 @@ static void test_usage_list_show(void **state) {
     assert_non_null(strstr(r.out, "\nbeta "));
     sd_test_run_free(&r);
 
+    /* A stored limit that is no integer: workers keep using the configured
+     * one; usage shows what is stored, and no free count it cannot know. */
+    sd_test_redis_int(&stack.redis, "HSET sd:{acme}:pool limit abc");
+    ctl(&r, "usage", NULL);
+    assert_int_equal(r.status, 0);
+    row = strstr(r.out, "\nacme ");
+    assert_non_null(row);
+    char limit_text[32], free_text[8];
+    assert_int_equal(sscanf(row, "\nacme %d %31s (invalid) %7s %d", &used, limit_text,
+                            free_text, &reserved),
+                     4);
+    assert_int_equal(used, 2);
+    assert_string_equal(limit_text, "\"abc\"");
+    assert_string_equal(free_text, "-");
+    assert_int_equal(reserved, 1);
+    sd_test_run_free(&r);
+    ctl(&r, "usage", "--instance", "acme", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    doc = out_json(&r);
+    acme = json_array_get(json_object_get(doc, "instances"), 0);
+    assert_true(json_is_null(json_object_get(acme, "limit")));
+    assert_string_equal(json_string_value(json_object_get(acme, "invalid_limit")), "abc");
+    json_decref(doc);
+    sd_test_run_free(&r);
+    sd_test_redis_int(&stack.redis, "HSET sd:{acme}:pool limit 3");
+    ctl(&r, "usage", "--instance", "acme", "--json", NULL);
+    doc = out_json(&r);
+    acme = json_array_get(json_object_get(doc, "instances"), 0);
+    assert_int_equal(json_integer_value(json_object_get(acme, "limit")), 3);
+    assert_null(json_object_get(acme, "invalid_limit"));
+    json_decref(doc);
+    sd_test_run_free(&r);
+
     /* "Who holds the licenses right now, and since when?" */
     ctl(&r, "list", "--instance", "acme", NULL);
     assert_int_equal(r.status, 0);
@@ -245,6 +278,22 @@ static void test_close_limit_reserve_revoke(void **state) {
     ctl(&r, "reserve", "add", "--instance", "beta", NULL);
     assert_int_equal(r.status, 2);
     sd_test_run_free(&r);
+    /* A subject no token can carry (C0, DEL or C1 control) is refused
+     * before anything is changed. */
+    static const char *const bad_subjects[] = {"x\ny", "a\x1b[31m", "d\x7f",
+                                               "nel\xc2\x85", "csi\xc2\x9b"};
+    for (size_t i = 0; i < sizeof bad_subjects / sizeof *bad_subjects; i++) {
+        ctl(&r, "reserve", "add", "ok", bad_subjects[i], "--instance", "beta", NULL);
+        assert_int_equal(r.status, 2);
+        assert_non_null(strstr(r.err, "contains a control character (C0, DEL or C1); "
+                                      "no token can carry it"));
+        sd_test_run_free(&r);
+    }
+    ctl(&r, "reserve", "add", "x\ny", "--instance", "beta", NULL);
+    assert_non_null(
+        strstr(r.err, "reserve: subject 'x\\ny' contains a control character"));
+    sd_test_run_free(&r);
+    assert_int_equal(sd_test_redis_int(&stack.redis, "SCARD sd:{beta}:reserved"), 1);
 
     char until[24];
     snprintf(until, sizeof until, "%ld", (long)time(NULL) + 300);
@@ -312,6 +361,21 @@ static void test_close_limit_reserve_revoke(void **state) {
         assert_int_equal(r.status, 0);
         sd_test_run_free(&r);
     }
+    /* With none left, list says so (--json stays an empty array). */
+    ctl(&r, "reserve", "remove", "cfo", "--instance", "beta", NULL);
+    assert_int_equal(r.status, 0);
+    sd_test_run_free(&r);
+    ctl(&r, "reserve", "list", "--instance", "beta", NULL);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, "no reserved subjects\n");
+    sd_test_run_free(&r);
+    ctl(&r, "reserve", "list", "--instance", "beta", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    doc = out_json(&r);
+    assert_true(json_is_array(json_object_get(doc, "reserved")));
+    assert_int_equal(json_array_size(json_object_get(doc, "reserved")), 0);
+    json_decref(doc);
+    sd_test_run_free(&r);
 
     /* A revocation cannot outlive any token by years. */
     ctl(&r, "revoke", "jti-w", "--until", "9999999999999", "--instance", "beta", NULL);

@@ -759,6 +759,17 @@ static void test_instance_rules(void **state) {
     assert_int_equal(rc, SD_EINVAL);
     assert_string_equal(f->err, "instances[1].name: \"app\" is already the "
                                 "name of instances[0]");
+    /* A shared issuer would make one token valid at both instances. */
+    rc = load(f,
+              "{'instances':[{'name':'a','issuer':'https://idp.example/a',"
+              "'jwks_file':'/j','license_limit':1},"
+              "{'name':'b','issuer':'https://idp.example/b','jwks_file':'/j',"
+              "'license_limit':1},"
+              "{'name':'c','issuer':'https://idp.example/a','jwks_file':'/j',"
+              "'license_limit':1}]}",
+              NULL);
+    assert_int_equal(rc, SD_EINVAL);
+    assert_string_equal(f->err, "instances[2].issuer: same as instances[0].issuer");
 
     assert_int_equal(load(f,
                           "{'instances':[{'name':'a','jwks_file':'/j',"
@@ -1049,6 +1060,12 @@ static void test_licensing_fields(void **state) {
                "instances[0].reserved: \"a\" is listed twice");
     fails_with(f, "", ",'reserved':['']",
                "instances[0].reserved: subjects must not be empty");
+    fails_with(f, "", ",'reserved':['a\\nb']",
+               "instances[0].reserved: subjects must not contain control characters "
+               "(C0, DEL or C1): no token can carry them");
+    fails_with(f, "", ",'reserved':['ok','nel\\u0085']",
+               "instances[0].reserved: subjects must not contain control characters "
+               "(C0, DEL or C1): no token can carry them");
     fails_with(f, "", ",'service_claim':{'name':'client_type'}",
                "instances[0].service_claim: needs both a non-empty \"name\" "
                "and a \"value\"");

@@ -42,10 +42,11 @@ static const int token_codes[] = {
     SD_ETOKEN_WRONG_INSTANCE,
 };
 static const int store_codes[] = {
-    SD_ESTORE_UNAVAILABLE, SD_ESTORE_TIMEOUT,       SD_ESTORE_REPLY,
-    SD_ELICENSE_LIMIT,     SD_ENOT_FOUND,           SD_EINSTANCE_UNKNOWN,
-    SD_ESUBJECT_LIMIT,     SD_EKEYS_UNAVAILABLE,    SD_EBAD_REQUEST,
-    SD_EFORBIDDEN,         SD_ERESERVED_OVER_LIMIT, SD_EINSTANCE_AMBIGUOUS,
+    SD_ESTORE_UNAVAILABLE,  SD_ESTORE_TIMEOUT,    SD_ESTORE_REPLY,
+    SD_ELICENSE_LIMIT,      SD_ENOT_FOUND,        SD_EINSTANCE_UNKNOWN,
+    SD_ESUBJECT_LIMIT,      SD_EKEYS_UNAVAILABLE, SD_ESESSION_ID_UNKNOWN,
+    SD_EBAD_REQUEST,        SD_EFORBIDDEN,        SD_ERESERVED_OVER_LIMIT,
+    SD_EINSTANCE_AMBIGUOUS, SD_ESUBJECT_INVALID,
 };
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -97,12 +98,14 @@ static void test_http_table_matches_spec(void **state) {
     expect_http(SD_ESTORE_REPLY, 503, "store_unavailable");
     expect_http(SD_EKEYS_UNAVAILABLE, 503, "keys_unavailable");
     expect_http(SD_ENOT_FOUND, 404, "not_found");
+    expect_http(SD_ESESSION_ID_UNKNOWN, 404, "not_found");
     expect_http(SD_EINSTANCE_UNKNOWN, 404, "unknown_instance");
     expect_http(SD_EINVAL, 400, "bad_request");
     expect_http(SD_EBAD_REQUEST, 400, "bad_request");
     expect_http(SD_EFORBIDDEN, 403, "forbidden");
     expect_http(SD_ERESERVED_OVER_LIMIT, 400, "bad_request");
     expect_http(SD_EINSTANCE_AMBIGUOUS, 400, "bad_request");
+    expect_http(SD_ESUBJECT_INVALID, 400, "bad_request");
     expect_http(SD_ENOMEM, 500, "internal_error");
     expect_http(-9999, 500, "internal_error");
 }

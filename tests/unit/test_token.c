@@ -1027,6 +1027,11 @@ static void test_control_characters_in_identifiers(void **state) {
         "\"exp\":1700003600,\"client_id\":\"c\\ttab\"",
         "\"exp\":1700003600,\"sid\":\"s\\u007f\"",
         "\"exp\":1700003600,\"jti\":\"j\\n\"",
+        /* C1 controls (U+0080..U+009F): NEL, CSI, the first and the last. */
+        "\"exp\":1700003600,\"sub\":\"a\\u0085b\"",
+        "\"exp\":1700003600,\"sub\":\"evil\\u009b31mred\"",
+        "\"exp\":1700003600,\"sid\":\"s\\u0080\"",
+        "\"exp\":1700003600,\"jti\":\"j\\u009f\"",
     };
     for (size_t i = 0; i < sizeof members / sizeof members[0]; i++)
         assert_int_equal(rs256_claims(fx, members[i]), SD_ETOKEN_CLAIM_TYPE);
@@ -1037,6 +1042,12 @@ static void test_control_characters_in_identifiers(void **state) {
                          GOOD_CLAIMS(",\"client_id\":\"J\\u00fcrgen M\\u00fcller\""),
                          "RS256", fx->rsa));
     assert_string_equal(c->client_id, "J\xc3\xbcrgen M\xc3\xbcller");
+    sd_claims_unref(c);
+    /* U+00A0, just past the C1 range, is no control. */
+    c = verify_ok(fx->ks, sd_test_jws_sign("{\"alg\":\"RS256\"}",
+                                           GOOD_CLAIMS(",\"client_id\":\"a\\u00a0z\""),
+                                           "RS256", fx->rsa));
+    assert_string_equal(c->client_id, "a\xc2\xa0z");
     sd_claims_unref(c);
 }
 
