@@ -116,21 +116,6 @@ static int auth(int port, const char *inst, const char *token, char id[64],
 
 static int alive(pid_t pid) { return pid > 0 && waitpid(pid, NULL, WNOHANG) == 0; }
 
-static int sessionctl_check(const char *inst) {
-    const char *bin = getenv("SD_SESSIONCTL");
-    if (!bin) bin = SD_BINARY_DIR "/sessionctl";
-    char url[64];
-    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", redis.port);
-    char *argv[] = {(char *)bin,  "check",      "--redis", url,
-                    "--instance", (char *)inst, NULL};
-    sd_test_run_result res;
-    assert_int_equal(sd_test_run(&res, NULL, argv), 0);
-    if (res.status != 0) print_message("sessionctl check:\n%s%s", res.out, res.err);
-    int status = res.status;
-    sd_test_run_free(&res);
-    return status;
-}
-
 /* Polls until every running replica's /readyz is 200, at most ms. */
 static int wait_ready(int ms) {
     long long t0 = sd_test_now_ms();
@@ -322,7 +307,7 @@ static void test_redis_killed_and_restarted_under_load(void **state) {
         }
     }
     assert_int_equal(sd_test_usage(&redis, "kill"), LOAD_TOKENS);
-    assert_int_equal(sessionctl_check("kill"), 0);
+    assert_int_equal(sd_test_sessionctl_check(&redis, "kill"), 0);
     /* Each replica connected twice: at start and after the restart. */
     for (int r = 0; r < REPLICAS; r++) {
         assert_int_equal(
@@ -469,7 +454,7 @@ static void test_worker_killed_under_load_loses_nothing(void **state) {
     }
     assert_int_equal(sd_test_usage(&redis, "worker"), LOAD_TOKENS);
     assert_int_equal(sd_test_redis_int(&redis, "ZCARD sd:{worker}:slots"), LOAD_TOKENS);
-    assert_int_equal(sessionctl_check("worker"), 0);
+    assert_int_equal(sd_test_sessionctl_check(&redis, "worker"), 0);
 
     /* A new worker serves the same sessions at once. */
     assert_int_equal(start_replica(1), 0);

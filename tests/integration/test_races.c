@@ -160,23 +160,6 @@ static long long count_keys(const char *inst, const char *what) {
     return n;
 }
 
-/* Runs `sessionctl check --instance inst` on this Redis; returns its exit
- * status and prints what it said when that is not 0. */
-static int sessionctl_check(const char *inst) {
-    const char *bin = getenv("SD_SESSIONCTL");
-    if (!bin) bin = SD_BINARY_DIR "/sessionctl";
-    char url[64];
-    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", redis.port);
-    char *argv[] = {(char *)bin,  "check",      "--redis", url,
-                    "--instance", (char *)inst, NULL};
-    sd_test_run_result res;
-    assert_int_equal(sd_test_run(&res, NULL, argv), 0);
-    if (res.status != 0) print_message("sessionctl check:\n%s%s", res.out, res.err);
-    int status = res.status;
-    sd_test_run_free(&res);
-    return status;
-}
-
 static long long usage(const char *inst) { return sd_test_usage(&redis, inst); }
 
 /* ------------------------------------------------------------------------
@@ -238,7 +221,7 @@ static void test_limit_exact_across_replicas(void **state) {
         for (int i = 0; i < N; i++)
             free(tokens[i]);
     }
-    assert_int_equal(sessionctl_check("race"), 0);
+    assert_int_equal(sd_test_sessionctl_check(&redis, "race"), 0);
 }
 
 /* ------------------------------------------------------------------------
@@ -343,7 +326,7 @@ static void test_logout_races_resume(void **state) {
         assert_int_equal(usage("logout"), before - B + expect_open);
         assert_int_equal(count_keys("logout", "session:"), usage("logout"));
         assert_int_equal(count_keys("logout", "binding:"), usage("logout"));
-        assert_int_equal(sessionctl_check("logout"), 0);
+        assert_int_equal(sd_test_sessionctl_check(&redis, "logout"), 0);
         print_message("round %d: %lld of %d bindings reopened after their logout\n",
                       round, expect_open, B);
         sd_test_shots_free(shots, B * PER);
@@ -474,7 +457,7 @@ static void test_churn_ends_clean(void **state) {
     assert_true(monitor.max_used <= CHURN_LIMIT);
     /* The mix really exercised every path. */
     assert_true(sum.opened > 0 && sum.resumed > 0 && sum.denied > 0 && sum.logouts > 0);
-    assert_int_equal(sessionctl_check("churn"), 0);
+    assert_int_equal(sd_test_sessionctl_check(&redis, "churn"), 0);
 
     /* Everything expires within 500 ms; the sweep (100 ms) reaps it. */
     long long t0 = sd_test_now_ms();
@@ -486,7 +469,7 @@ static void test_churn_ends_clean(void **state) {
     assert_int_equal(sd_test_redis_int(&redis, "ZCARD sd:{churn}:slots"), 0);
     assert_int_equal(count_keys("churn", "session:"), 0);
     assert_int_equal(count_keys("churn", "binding:"), 0);
-    assert_int_equal(sessionctl_check("churn"), 0);
+    assert_int_equal(sd_test_sessionctl_check(&redis, "churn"), 0);
 
     /* Every session the clients saw opened was opened once and closed once:
      * by a logout, or by idle or absolute expiry. Every 429 was recorded. */

@@ -15,15 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <jwt.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
+#include "fire.h"
 #include "harness.h"
 
 /* ------------------------------------------------------------------------
@@ -568,11 +565,8 @@ static void test_open_for_a_client_that_hung_up_is_undone(void **state) {
                      "Authorization: Bearer %s\r\n\r\n", token);
     assert_true(n > 0 && n < (int)sizeof request);
     assert_int_equal(kill(daemon_proc.pid, SIGSTOP), 0);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET,
-                               .sin_port = htons((uint16_t)daemon_proc.port),
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    int fd = sd_test_connect(daemon_proc.port);
+    assert_true(fd >= 0);
     assert_int_equal(write(fd, request, (size_t)n), n);
     close(fd);
     assert_int_equal(kill(daemon_proc.pid, SIGCONT), 0);

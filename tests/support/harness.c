@@ -460,3 +460,18 @@ void sd_test_stack_stop(sd_test_stack *s) {
     EVP_PKEY_free(s->key);
     memset(s, 0, sizeof *s);
 }
+
+int sd_test_sessionctl_check(const sd_test_redis *r, const char *inst) {
+    const char *bin = getenv("SD_SESSIONCTL");
+    if (!bin) bin = SD_BINARY_DIR "/sessionctl";
+    char url[64];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", r->port);
+    char *argv[] = {(char *)bin,  "check",      "--redis", url,
+                    "--instance", (char *)inst, NULL};
+    sd_test_run_result res;
+    if (sd_test_run(&res, NULL, argv) != 0) return -1;
+    if (res.status != 0) fprintf(stderr, "sessionctl check:\n%s%s", res.out, res.err);
+    int status = res.status;
+    sd_test_run_free(&res);
+    return status;
+}

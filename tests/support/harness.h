@@ -138,6 +138,12 @@ int sd_test_stack_start(sd_test_stack *s, const char *config_template);
 /* Stops sessiond and Redis and removes the key file. */
 void sd_test_stack_stop(sd_test_stack *s);
 
+/* Runs `sessionctl check --instance inst` (the binary $SD_SESSIONCTL, else
+ * SD_BINARY_DIR/sessionctl) against r; returns its exit status (0: every
+ * invariant holds) and prints what it said when that is not 0, or -1 when
+ * it could not run. */
+int sd_test_sessionctl_check(const sd_test_redis *r, const char *inst);
+
 /* A child program's exit status and whole output. */
 typedef struct sd_test_run_result {
     int status;          /* exit status, or -1 when it did not exit normally */
