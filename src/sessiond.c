@@ -1,13 +1,15 @@
 /* sessiond: the worker daemon. Parses options, loads the configuration,
  * and runs one event loop with the worker and its HTTP server; with
- * `workers` > 1, a supervisor forks that many such processes, each with its
- * own loop, Redis connection and SO_REUSEPORT listener on the same address. */
+ * `workers` > 1, a supervisor binds the listening socket and forks that
+ * many such processes, each with its own loop and Redis connection, all
+ * accepting from that one socket. */
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -70,9 +72,21 @@ static void on_log_flush(evutil_socket_t fd, short what, void *arg) { sd_log_flu
 
 static void schedule_log_flush(void *arg) { event_active(arg, EV_TIMEOUT, 0); }
 
+/* SIGTERM, SIGINT and SIGHUP stay blocked from the start of main until a
+ * worker's loop has its handlers (or the supervisor waits for them), so one
+ * that arrives during start-up is handled, never the default action that
+ * would end the process. */
+static void stop_signals(sigset_t *set) {
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+}
+
 /* Runs until drained (SIGTERM, SIGINT) and returns the exit status; with
- * check_only, validates the configuration and the keys and returns. */
-static int run_worker(const sd_config *cfg, int check_only) {
+ * check_only, validates the configuration and the keys and returns.
+ * listen_fd is the supervisor's shared socket, or -1 to bind one. */
+static int run_worker(const sd_config *cfg, int check_only, int listen_fd) {
     char err[512] = "";
     int status = 1;
     daemon_state d = {0};
@@ -97,7 +111,9 @@ static int run_worker(const sd_config *cfg, int check_only) {
         status = 0;
         goto out;
     }
-    if (!(d.server = sd_http_server_new(&worker, d.base, cfg, err, sizeof err))) {
+    d.server = sd_http_server_new(&worker, d.base, cfg, listen_fd, err, sizeof err);
+    listen_fd = -1;
+    if (!d.server) {
         fprintf(stderr, "sessiond: %s\n", err);
         goto out;
     }
@@ -109,6 +125,9 @@ static int run_worker(const sd_config *cfg, int check_only) {
         fprintf(stderr, "sessiond: cannot install signal handlers\n");
         goto out;
     }
+    sigset_t stops;
+    stop_signals(&stops);
+    sigprocmask(SIG_UNBLOCK, &stops, NULL);
     char port[8];
     snprintf(port, sizeof port, "%u", (unsigned)cfg->listen_port);
     sd_log(SD_LOG_INFO, "listening", "host", cfg->listen_host, "port", port, "version",
@@ -122,8 +141,12 @@ out:
     if (sig_term) event_free(sig_term);
     if (sig_int) event_free(sig_int);
     if (sig_hup) event_free(sig_hup);
-    sd_http_server_free(d.server);
+    /* The worker first: freeing its store answers the requests still
+     * waiting for Redis (a drain that timed out), and those answers need
+     * their requests, which the server's free would take with it. */
     if (worker_up) sd_worker_cleanup(&worker);
+    sd_http_server_free(d.server);
+    if (listen_fd >= 0) close(listen_fd);
     if (d.base) event_base_free(d.base);
     return status;
 }
@@ -155,6 +178,15 @@ static int supervise(sd_config *cfg) {
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGCHLD);
     sigprocmask(SIG_BLOCK, &set, &old);
+    /* One socket for all: see sd_http_listen. */
+    char err[512] = "";
+    int listen_fd = sd_http_listen(cfg, err, sizeof err);
+    if (listen_fd < 0) {
+        fprintf(stderr, "sessiond: %s\n", err);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return 1;
+    }
+    pid_t supervisor = getpid();
     char count[24];
     snprintf(count, sizeof count, "%d", n);
     sd_log(SD_LOG_INFO, "starting workers", "workers", count, NULL);
@@ -167,6 +199,10 @@ static int supervise(sd_config *cfg) {
             break;
         }
         if (pid == 0) {
+            /* Workers drain when their supervisor dies, rather than serve
+             * on with no one to stop or restart them. */
+            if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != supervisor)
+                exit(1);
             sigprocmask(SIG_SETMASK, &old, NULL);
             char id[300];
             snprintf(id, sizeof id, "%s-w%d", cfg->replica_id, i + 1);
@@ -176,13 +212,16 @@ static int supervise(sd_config *cfg) {
                 cfg->replica_id = own;
             }
             sd_log_set_replica(cfg->replica_id);
-            int status = run_worker(cfg, 0);
+            int status = run_worker(cfg, 0, listen_fd);
             sd_config_free(cfg);
             exit(status);
         }
         kids[i] = pid;
         alive++;
     }
+    /* The workers hold the socket now; once they all stop accepting, new
+     * connections are refused. */
+    close(listen_fd);
     if (stopping) {
         signal_all(kids, n, SIGTERM);
         kill_at = sd_monotonic_ms() + cfg->drain_timeout_ms + 5000;
@@ -247,6 +286,9 @@ static int supervise(sd_config *cfg) {
 }
 
 int main(int argc, char **argv) {
+    sigset_t stops;
+    stop_signals(&stops);
+    sigprocmask(SIG_BLOCK, &stops, NULL);
     const char *config_path = NULL;
     int check_only = 0;
     for (int i = 1; i < argc; i++) {
@@ -282,8 +324,8 @@ int main(int argc, char **argv) {
     sd_log_set_level((sd_log_level)sd_log_level_parse(cfg->log_level));
     signal(SIGPIPE, SIG_IGN);
     /* One worker runs in this process, exactly as without the setting. */
-    int status =
-        check_only || cfg->workers <= 1 ? run_worker(cfg, check_only) : supervise(cfg);
+    int status = check_only || cfg->workers <= 1 ? run_worker(cfg, check_only, -1)
+                                                  : supervise(cfg);
     sd_config_free(cfg);
     return status;
 }

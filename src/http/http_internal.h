@@ -128,8 +128,8 @@ const char *sd_http_bearer_token(struct evhttp_request *req, size_t *len);
 int64_t sd_http_wall_clock_s(void);
 
 /* 1 when the client of req has hung up: evhttp has dropped the connection,
- * or its socket reads end-of-file. One recv(MSG_PEEK) on the socket; meant
- * for the rare paths where a gone client changes what to do. */
+ * or the client has shut its side. One poll() on the socket; meant for the
+ * rare paths where a gone client changes what to do. */
 int sd_http_client_gone(struct evhttp_request *req);
 
 /* ------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 /* evhttp setup, routing, common responses and draining. */
+#define _GNU_SOURCE /* POLLRDHUP */
 #include "http/server.h"
 
 #include <errno.h>
@@ -6,6 +7,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,9 +388,10 @@ int sd_http_client_gone(struct evhttp_request *req) {
     struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
     evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
     if (fd < 0) return 1;
-    char byte;
-    ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    /* POLLRDHUP sees the client's FIN even behind request bytes not read
+     * yet (a pipelining client that hung up). */
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
 /* ------------------------------------------------------------------------
@@ -426,45 +429,55 @@ void sd_http_server_drain(sd_http_server *srv) {
 void sd_http_request_started(sd_http_server *srv) { srv->inflight++; }
 void sd_http_request_finished(sd_http_server *srv) { srv->inflight--; }
 
-/* A listening socket on host:port with the largest accept queue the kernel
- * allows. evhttp_bind_socket listens with a backlog of 128: a burst of more
+/* evhttp_bind_socket listens with a backlog of 128: a burst of more
  * connections (a load balancer opening its pool, a flood of slow clients)
  * overflows it, and every connection past it waits for the client's SYN
- * retransmission, one second, before it is even seen. With shared set
- * (several worker processes), SO_REUSEPORT lets each worker bind the same
- * address and the kernel spreads connections over them. Returns the socket
- * or -1. */
-static evutil_socket_t listen_socket(const char *host, uint16_t port, int shared) {
+ * retransmission, one second, before it is even seen. So sessiond makes its
+ * own socket, with the largest backlog the kernel allows. */
+int sd_http_listen(const sd_config *cfg, char *err, size_t errlen) {
     char service[8];
-    snprintf(service, sizeof service, "%u", (unsigned)port);
+    snprintf(service, sizeof service, "%u", (unsigned)cfg->listen_port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_ADDRCONFIG};
     struct addrinfo *ai = NULL;
-    if (getaddrinfo(host, service, &hints, &ai) != 0) return -1;
+    int gai = getaddrinfo(cfg->listen_host, service, &hints, &ai);
+    if (gai != 0) {
+        snprintf(err, errlen, "listen %s:%u: %s", cfg->listen_host,
+                 (unsigned)cfg->listen_port, gai_strerror(gai));
+        return -1;
+    }
     evutil_socket_t fd = -1;
+    int why = 0;
     for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
         fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-        if (fd < 0) continue;
+        if (fd < 0) {
+            why = errno;
+            continue;
+        }
         if (evutil_make_socket_closeonexec(fd) != 0 ||
             evutil_make_socket_nonblocking(fd) != 0 ||
             evutil_make_listen_socket_reuseable(fd) != 0 ||
-            (shared && evutil_make_listen_socket_reuseable_port(fd) != 0) ||
             bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+            why = errno;
             evutil_closesocket(fd);
             fd = -1;
         }
     }
     freeaddrinfo(ai);
+    if (fd < 0)
+        snprintf(err, errlen, "listen %s:%u: cannot bind: %s", cfg->listen_host,
+                 (unsigned)cfg->listen_port, strerror(why));
     return fd;
 }
 
 sd_http_server *sd_http_server_new(sd_worker *w, struct event_base *base,
-                                   const sd_config *cfg, char *err,
+                                   const sd_config *cfg, int listen_fd, char *err,
                                    size_t errlen) {
     sd_http_server *srv = calloc(1, sizeof *srv);
     if (!srv) {
         snprintf(err, errlen, "out of memory");
+        if (listen_fd >= 0) evutil_closesocket(listen_fd);
         return NULL;
     }
     srv->worker = w;
@@ -497,12 +510,14 @@ sd_http_server *sd_http_server_new(sd_worker *w, struct event_base *base,
                                    .tv_usec = (cfg->http_timeout_ms % 1000) * 1000};
     evhttp_set_timeout_tv(srv->http, &http_timeout);
     evhttp_set_gencb(srv->http, on_request, srv);
-    evutil_socket_t fd = listen_socket(cfg->listen_host, cfg->listen_port, cfg->workers > 1);
+    evutil_socket_t fd = listen_fd >= 0 ? listen_fd : sd_http_listen(cfg, err, errlen);
+    listen_fd = -1;
+    if (fd < 0) goto fail;
     /* The bound socket owns fd from here (closed when it is removed). */
-    srv->listener = fd >= 0 ? evhttp_accept_socket_with_handle(srv->http, fd) : NULL;
-    if (fd >= 0 && !srv->listener) evutil_closesocket(fd);
+    srv->listener = evhttp_accept_socket_with_handle(srv->http, fd);
     if (!srv->listener) {
-        snprintf(err, errlen, "listen %s:%u: cannot bind", cfg->listen_host,
+        evutil_closesocket(fd);
+        snprintf(err, errlen, "listen %s:%u: cannot accept", cfg->listen_host,
                  (unsigned)cfg->listen_port);
         goto fail;
     }
@@ -514,6 +529,7 @@ sd_http_server *sd_http_server_new(sd_worker *w, struct event_base *base,
                &one, sizeof one);
     return srv;
 fail:
+    if (listen_fd >= 0) evutil_closesocket(listen_fd);
     sd_http_server_free(srv);
     return NULL;
 }

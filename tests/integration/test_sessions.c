@@ -610,6 +610,43 @@ static int log_lines(const sd_test_daemon *d, const char *a, const char *b) {
     return n;
 }
 
+/* The same with several requests pipelined on the connection before the
+ * client hung up: its end-of-file sits behind request bytes not read yet,
+ * and still no session stays open for it. */
+static void test_pipelining_client_that_hung_up_keeps_no_session(void **state) {
+    enum { N = 24 };
+    char *tokens[N];
+    char request[N * 2048];
+    size_t len = 0;
+    for (int i = 0; i < N; i++) {
+        char sid[32];
+        snprintf(sid, sizeof sid, "sid-pipe-%d", i);
+        tokens[i] = mint("same", "piper", "erp-web", sid, NULL, 600);
+        len += (size_t)snprintf(request + len, sizeof request - len,
+                                "GET /v1/auth HTTP/1.1\r\nHost: t\r\nX-Instance: same\r\n"
+                                "Authorization: Bearer %s\r\n\r\n", tokens[i]);
+        assert_true(len < sizeof request);
+    }
+    long long before = usage("same");
+    assert_int_equal(kill(daemon_proc.pid, SIGSTOP), 0);
+    int fd = sd_test_connect(daemon_proc.port);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, request, len), (ssize_t)len);
+    close(fd);
+    assert_int_equal(kill(daemon_proc.pid, SIGCONT), 0);
+    /* Whatever was opened is undone within moments; nothing stays. */
+    long long opened = 0, closed = 0;
+    for (int i = 0; i < 100; i++) {
+        sd_test_sleep_ms(20);
+        opened = log_lines(&daemon_proc, "\"outcome\":\"client_gone\"", "\"instance\":\"same\"");
+        closed = log_lines(&daemon_proc, "opened for a client that had hung up", "same");
+        if (usage("same") == before && opened == closed && i >= 10) break;
+    }
+    assert_int_equal(usage("same"), before);
+    assert_int_equal(closed, opened);
+    for (int i = 0; i < N; i++) free(tokens[i]);
+}
+
 /* A worker that cannot reach Redis from the start says why in its log, once
  * per distinct reason rather than once per reconnect attempt, and is not
  * ready. */
@@ -867,6 +904,7 @@ int main(void) {
         cmocka_unit_test(test_request_failed_by_a_stall_opens_nothing),
         cmocka_unit_test(test_reaped_session_is_not_closed_twice),
         cmocka_unit_test(test_open_for_a_client_that_hung_up_is_undone),
+        cmocka_unit_test(test_pipelining_client_that_hung_up_keeps_no_session),
         cmocka_unit_test(test_unreachable_redis_at_start_is_logged_once),
         cmocka_unit_test(test_redis_outage_fails_fast_and_recovers),
     };

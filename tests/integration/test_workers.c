@@ -1,5 +1,5 @@
 /* Several worker processes on one port (`workers`): with workers = 2 both
- * children serve real HTTP on the same address (SO_REUSEPORT), each with
+ * children serve real HTTP on one socket the supervisor bound, each with
  * its own name in X-Served-By, and they share one session through Redis;
  * SIGHUP reaches every worker (each reloads its keys); SIGTERM to the
  * supervisor stops them all with exit 0; a worker that dies
@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fire.h"
 #include "harness.h"
 
 static const char config_template[] =
@@ -143,11 +144,148 @@ static void test_one_worker_forks_nothing(void **state) {
     stop();
 }
 
+/* This stack's configuration with @WORKERS@ = workers, on port, written
+ * to a temporary file whose path goes to path. Returns 0 or -1. */
+static int write_config(int workers, int port, char path[64]) {
+    char n[8], p[8], r[8];
+    snprintf(n, sizeof n, "%d", workers);
+    snprintf(p, sizeof p, "%d", port);
+    snprintf(r, sizeof r, "%d", stack.redis.port);
+    char *a = sd_test_replace(config_template, "@WORKERS@", n);
+    char *b = a ? sd_test_replace(a, "@PORT@", p) : NULL;
+    char *c = b ? sd_test_replace(b, "@REDIS_PORT@", r) : NULL;
+    char *d = c ? sd_test_replace(c, "@KEY@", stack.public_pem_path) : NULL;
+    int rc = -1;
+    snprintf(path, 64, "/tmp/sd-test-workers-XXXXXX");
+    int fd = d ? mkstemp(path) : -1;
+    if (fd >= 0) {
+        rc = write(fd, d, strlen(d)) == (ssize_t)strlen(d) ? 0 : -1;
+        close(fd);
+    }
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+    return rc;
+}
+
+/* A second set started on the address of a running one fails at once with
+ * the reason, rather than quietly sharing the port. */
+static void test_a_second_set_cannot_take_the_address(void **state) {
+    assert_int_equal(start(2), 0);
+    char path[64];
+    assert_int_equal(write_config(2, stack.daemon.port, path), 0);
+    char bin[512];
+    snprintf(bin, sizeof bin, "%s/sessiond", SD_BINARY_DIR);
+    char *argv[] = {bin, "-c", path, NULL};
+    sd_test_run_result res;
+    assert_int_equal(sd_test_run(&res, NULL, argv), 0);
+    assert_int_equal(res.status, 1);
+    char want[128];
+    snprintf(want, sizeof want, "listen 127.0.0.1:%d: cannot bind: Address already in use",
+             stack.daemon.port);
+    assert_non_null(strstr(res.err, want));
+    sd_test_run_free(&res);
+    unlink(path);
+    assert_int_equal(sd_test_daemon_stop(&stack.daemon), 0);
+    stop();
+}
+
+/* Workers whose supervisor was killed drain and stop: nothing serves on
+ * with no one to stop or restart it. */
+static void test_workers_stop_when_the_supervisor_dies(void **state) {
+    assert_int_equal(start(2), 0);
+    assert_int_equal(kill(stack.daemon.pid, SIGKILL), 0);
+    assert_int_equal(waitpid(stack.daemon.pid, NULL, 0), stack.daemon.pid);
+    stack.daemon.pid = 0;
+    int fd = 0;
+    for (int i = 0; i < 300 && (fd = sd_test_connect(stack.daemon.port)) >= 0; i++) {
+        close(fd);
+        sd_test_sleep_ms(10);
+    }
+    assert_int_equal(fd, -1); /* refused: every worker has closed the socket */
+    stop();
+}
+
+/* A SIGHUP that reaches workers while they are still starting (the
+ * supervisor forwards it as soon as they are forked) is a key reload like
+ * any other, not the end of the worker (its default action), which would
+ * make the supervisor stop the whole set. */
+static void test_sighup_during_start_is_harmless(void **state) {
+    assert_int_equal(start(1), 0); /* for Redis and the key */
+    assert_int_equal(sd_test_daemon_stop(&stack.daemon), 0);
+    char path[64];
+    int port = sd_test_free_port();
+    assert_int_equal(write_config(2, port, path), 0);
+    char bin[512];
+    snprintf(bin, sizeof bin, "%s/sessiond", SD_BINARY_DIR);
+    char *argv[] = {bin, "-c", path, NULL};
+    pid_t pid = sd_test_spawn(argv, stack.daemon.log_path);
+    assert_true(pid > 0);
+    pid_t kids[8];
+    for (int i = 0; i < 2000 && children_of(pid, kids, 8) < 2; i++) usleep(500);
+    assert_int_equal(children_of(pid, kids, 8), 2);
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    sd_test_response res;
+    int status = 0;
+    for (int i = 0; i < 300 && status != 200; i++) {
+        sd_test_sleep_ms(10);
+        if (sd_test_http(port, "GET", "/readyz", NULL, NULL, &res) == 0) status = res.status;
+    }
+    assert_int_equal(status, 200);
+    assert_int_equal(waitpid(pid, NULL, WNOHANG), 0); /* the supervisor runs */
+    assert_int_equal(children_of(pid, kids, 8), 2);   /* and both workers */
+    kill(pid, SIGTERM);
+    int exit_status = -1;
+    assert_int_equal(waitpid(pid, &exit_status, 0), pid);
+    assert_true(WIFEXITED(exit_status));
+    assert_int_equal(WEXITSTATUS(exit_status), 0);
+    unlink(path);
+    stop();
+}
+
+/* A drain that reaches drain_timeout while a request still waits for Redis
+ * (stopped here) ends cleanly: the worker used to free the request with
+ * its server and then answer it from the store's cleanup (a crash). */
+static void test_drain_timeout_with_a_call_waiting_exits_cleanly(void **state) {
+    for (int workers = 1; workers <= 2; workers++) {
+        char n[8];
+        snprintf(n, sizeof n, "%d", workers);
+        char *a = sd_test_replace(config_template, "@WORKERS@", n);
+        char *b = sd_test_replace(a, "\"timeout\": \"500ms\"", "\"timeout\": \"3s\"");
+        char *c = sd_test_replace(b, "\"drain_timeout\": \"2s\"", "\"drain_timeout\": \"300ms\"");
+        assert_int_equal(sd_test_stack_start(&stack, c), 0);
+        free(a);
+        free(b);
+        free(c);
+        char *token = sd_test_token(stack.key, "k1", "https://id.test/workers", "dee", "web",
+                                    "s-drain", NULL, 600, NULL);
+        char request[4096];
+        int len = snprintf(request, sizeof request,
+                           "GET /v1/auth HTTP/1.1\r\nHost: t\r\n"
+                           "Authorization: Bearer %s\r\n\r\n", token);
+        assert_int_equal(kill(stack.redis.pid, SIGSTOP), 0);
+        int fd = sd_test_connect(stack.daemon.port);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, request, (size_t)len), len);
+        sd_test_sleep_ms(150);
+        assert_int_equal(sd_test_daemon_stop(&stack.daemon), 0);
+        close(fd);
+        assert_int_equal(kill(stack.redis.pid, SIGCONT), 0);
+        free(token);
+        stop();
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_workers_serve_and_stop_together),
         cmocka_unit_test(test_a_dead_worker_stops_the_other),
         cmocka_unit_test(test_one_worker_forks_nothing),
+        cmocka_unit_test(test_a_second_set_cannot_take_the_address),
+        cmocka_unit_test(test_workers_stop_when_the_supervisor_dies),
+        cmocka_unit_test(test_sighup_during_start_is_harmless),
+        cmocka_unit_test(test_drain_timeout_with_a_call_waiting_exits_cleanly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
