@@ -29,6 +29,8 @@
 
 static sd_test_redis redis;
 static sd_test_daemon daemon_proc;
+/* A second sessiond of one test, stopped by the teardown if it failed. */
+static sd_test_daemon lonely;
 static char private_pem[4096];
 static char public_pem_path[128] = "/tmp/sd-test-pub-XXXXXX";
 
@@ -102,6 +104,7 @@ static int setup(void **state) {
 }
 
 static int teardown(void **state) {
+    sd_test_daemon_stop(&lonely);
     sd_test_daemon_stop(&daemon_proc);
     sd_test_redis_stop(&redis, 0);
     unlink(public_pem_path);
@@ -652,7 +655,6 @@ static void test_pipelining_client_that_hung_up_keeps_no_session(void **state) {
  * ready. */
 static void test_unreachable_redis_at_start_is_logged_once(void **state) {
     char *config = replace(config_template, "@KEY@", public_pem_path);
-    sd_test_daemon lonely;
     /* A free port: nothing listens there, every connect is refused. */
     assert_int_equal(sd_test_daemon_start(&lonely, config, sd_test_free_port(), 0), 0);
     free(config);

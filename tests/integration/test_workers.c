@@ -41,6 +41,21 @@ static int start(int workers) {
 
 static void stop(void) { sd_test_stack_stop(&stack); }
 
+/* A sessiond a test started by hand (not through the stack), if any. */
+static pid_t spawned;
+
+/* After every test, also one that failed half way: nothing stays running. */
+static int teardown(void **state) {
+    if (spawned > 0) {
+        kill(spawned, SIGKILL);
+        waitpid(spawned, NULL, 0);
+        spawned = 0;
+    }
+    if (stack.redis.pid > 0) kill(stack.redis.pid, SIGCONT);
+    stop();
+    return 0;
+}
+
 /* The child pids of pid (Linux /proc/<pid>/task/<pid>/children). */
 static int children_of(pid_t pid, pid_t *out, int cap) {
     char path[64], buf[512];
@@ -220,7 +235,7 @@ static void test_sighup_during_start_is_harmless(void **state) {
     char bin[512];
     snprintf(bin, sizeof bin, "%s/sessiond", SD_BINARY_DIR);
     char *argv[] = {bin, "-c", path, NULL};
-    pid_t pid = sd_test_spawn(argv, stack.daemon.log_path);
+    pid_t pid = spawned = sd_test_spawn(argv, stack.daemon.log_path);
     assert_true(pid > 0);
     pid_t kids[8];
     for (int i = 0; i < 2000 && children_of(pid, kids, 8) < 2; i++) usleep(500);
@@ -240,6 +255,7 @@ static void test_sighup_during_start_is_harmless(void **state) {
     assert_int_equal(waitpid(pid, &exit_status, 0), pid);
     assert_true(WIFEXITED(exit_status));
     assert_int_equal(WEXITSTATUS(exit_status), 0);
+    spawned = 0;
     unlink(path);
     stop();
 }
@@ -279,13 +295,13 @@ static void test_drain_timeout_with_a_call_waiting_exits_cleanly(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_two_workers_serve_and_stop_together),
-        cmocka_unit_test(test_a_dead_worker_stops_the_other),
-        cmocka_unit_test(test_one_worker_forks_nothing),
-        cmocka_unit_test(test_a_second_set_cannot_take_the_address),
-        cmocka_unit_test(test_workers_stop_when_the_supervisor_dies),
-        cmocka_unit_test(test_sighup_during_start_is_harmless),
-        cmocka_unit_test(test_drain_timeout_with_a_call_waiting_exits_cleanly),
+        cmocka_unit_test_teardown(test_two_workers_serve_and_stop_together, teardown),
+        cmocka_unit_test_teardown(test_a_dead_worker_stops_the_other, teardown),
+        cmocka_unit_test_teardown(test_one_worker_forks_nothing, teardown),
+        cmocka_unit_test_teardown(test_a_second_set_cannot_take_the_address, teardown),
+        cmocka_unit_test_teardown(test_workers_stop_when_the_supervisor_dies, teardown),
+        cmocka_unit_test_teardown(test_sighup_during_start_is_harmless, teardown),
+        cmocka_unit_test_teardown(test_drain_timeout_with_a_call_waiting_exits_cleanly, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -114,6 +114,7 @@ int sd_test_redis_start(sd_test_redis *r) {
 void sd_test_redis_stop(sd_test_redis *r, int hard) {
     if (r->pid <= 0) return;
     kill(r->pid, hard ? SIGKILL : SIGTERM);
+    kill(r->pid, SIGCONT); /* a test that failed while it was stopped */
     waitpid(r->pid, NULL, 0);
     r->pid = 0;
 }
@@ -231,6 +232,7 @@ int sd_test_daemon_start(sd_test_daemon *d, const char *config_json,
 int sd_test_daemon_stop(sd_test_daemon *d) {
     if (d->pid <= 0) return -1;
     kill(d->pid, SIGTERM);
+    kill(d->pid, SIGCONT); /* a test that failed while it was stopped */
     int status = 0;
     waitpid(d->pid, &status, 0);
     d->pid = 0;
