@@ -126,7 +126,8 @@ def targets(runs, verify, ossl, memory):
 # --------------------------------------------------------------------------
 
 def table(meta, runs, verify, ossl, memory, rss, rows, elapsed):
-    many = "@%dk open" % round(memory[-1]["sessions"] / 1000) if memory else "@many"
+    many = "@%dk open" % round(memory[-1].get("open", memory[-1]["sessions"]) / 1000) \
+        if memory else "@many"
     out = []
     p = out.append
     p("sessiond benchmark  %s  commit %s%s  %s cores  redis %s  wrk %s  openssl %s" % (
@@ -176,8 +177,9 @@ def table(meta, runs, verify, ossl, memory, rss, rows, elapsed):
         fmt(rss.get("1w") and rss["1w"] / 1024, "{:.1f}"),
         fmt(rss.get("2w") and rss["2w"] / 1024, "{:.1f}")))
     for m in memory:
-        p("Redis memory at %8d open sessions: %7.1f bytes per session (%d keys)" % (
-            m["sessions"], m["bytes_per_session"], m["keys"]))
+        p("Redis memory, %8d sessions added (%d open): %7.1f bytes per added session"
+          " (%d keys)" % (m["sessions"], m.get("open", m["sessions"]),
+                          m["bytes_per_session"], m["keys"]))
     p("")
     p("%-52s %10s %9s  %s" % ("target", "measured", "goal", "met"))
     for t in rows:
