@@ -488,14 +488,7 @@ static double inflight(int port) {
  * (copying the session id into id) or -1. */
 static int read_answer(int fd, char id[64]) {
     static char raw[16384];
-    size_t got = 0;
-    for (;;) {
-        ssize_t r = read(fd, raw + got, sizeof raw - 1 - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        got += (size_t)r;
-    }
-    raw[got] = '\0';
+    size_t got = sd_test_read_to_close(fd, raw, sizeof raw);
     sd_test_response res;
     if (sd_test_parse_response(raw, got, &res) != 0) return -1;
     if (sd_test_header(&res, "X-Session-Id", id, 64) != 0) id[0] = '\0';

@@ -96,15 +96,8 @@ static int raw_exchange(const char *head, size_t head_len, const char *body,
     /* The server may answer and close before the whole body is sent. */
     if (body_len) (void)send(fd, body, body_len, MSG_NOSIGNAL);
     static char raw[65536];
-    size_t got = 0;
-    for (;;) {
-        ssize_t r = read(fd, raw + got, sizeof raw - 1 - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        got += (size_t)r;
-    }
+    size_t got = sd_test_read_to_close(fd, raw, sizeof raw);
     close(fd);
-    raw[got] = '\0';
     return sd_test_parse_response(raw, got, res) == 0 ? res->status : -1;
 }
 

@@ -24,6 +24,18 @@ int sd_test_connect(int port) {
     return fd;
 }
 
+size_t sd_test_read_to_close(int fd, char *buf, size_t cap) {
+    size_t got = 0;
+    while (got + 1 < cap) {
+        ssize_t r = read(fd, buf + got, cap - 1 - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    buf[got] = '\0';
+    return got;
+}
+
 int sd_test_parse_response(const char *raw, size_t len, sd_test_response *out) {
     memset(out, 0, sizeof *out);
     const char *end = strstr(raw, "\r\n\r\n");

@@ -31,6 +31,10 @@ void sd_test_shots_free(sd_test_shot *shots, int n);
 /* A connected, blocking loopback socket to port, or -1. */
 int sd_test_connect(int port);
 
+/* Reads from fd until the peer closes (or an error or SO_RCVTIMEO ends
+ * it) into buf, NUL-terminated; returns the bytes read (at most cap - 1). */
+size_t sd_test_read_to_close(int fd, char *buf, size_t cap);
+
 /* Parses a raw HTTP answer (headers and body) into out. Returns 0 or -1. */
 int sd_test_parse_response(const char *raw, size_t len, sd_test_response *out);
 
